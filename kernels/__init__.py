@@ -1,0 +1,109 @@
+"""The kernel contract: the hot ops, array in, array out, one signature for every backend.
+
+Backends: "numpy" (kernels/reference/, the readable truth), "cpp" (kernels/cpu/, a pybind11
+extension) and "cuda" (kernels/cuda/). minigrad's ops call the functions below and never know
+which backend ran. This package imports nothing from minigrad.
+
+Conventions for every kernel:
+  * arrays are C-contiguous float32 or float64 (all arguments of one call share the dtype);
+  * images are NCHW; conv weights are (C_out, C_in, kh, kw) for conv2d and the *same array*
+    drives conv_transpose2d, where it maps C_out channels back to C_in (PyTorch's layouts);
+  * stride, padding, dilation, output_padding are (int, int) pairs;
+  * backward kernels take `needs` (one bool per gradient) and return None where it is False.
+
+    conv2d(x, weight, bias, stride, padding, dilation) -> y
+        x (N, C, H, W), weight (O, C, kh, kw), bias (O,) or None -> y (N, O, Ho, Wo),
+        Ho = (H + 2*ph - dh*(kh - 1) - 1) // sh + 1   (likewise Wo)
+    conv_transpose2d(x, weight, bias, stride, padding, output_padding, dilation) -> y
+        the adjoint of conv2d in its input: x (N, O, H, W), weight (O, C, kh, kw), bias (C,) or None
+        -> y (N, C, Ho, Wo), Ho = (H - 1)*sh - 2*ph + dh*(kh - 1) + oph + 1
+        (so conv2d's input gradient is conv_transpose2d of the output gradient)
+    conv2d_weight(x, grad_y, weight_shape, stride, padding, dilation) -> grad_weight
+        d(conv2d)/d(weight): x (N, C, H, W), grad_y (N, O, Ho, Wo) -> (O, C, kh, kw)
+    batch_norm(x, gamma, beta, running_mean, running_var, training, momentum, eps) -> (y, mean, invstd)
+        x (N, C, *), per channel c: y = gamma * (x - mean) * invstd + beta, invstd = 1/sqrt(var + eps).
+        training: batch statistics (biased var), and running_* (C,) updated in place with
+        running = (1 - momentum) * running + momentum * batch (unbiased var), when not None.
+        eval: running statistics. gamma/beta may be None (taken as 1 and 0).
+    batch_norm_backward(grad_y, x, gamma, mean, invstd, training, needs) -> (grad_x, grad_gamma, grad_beta)
+    leaky_relu(x, negative_slope) -> y = x if x > 0 else negative_slope * x
+    leaky_relu_backward(grad_y, x, negative_slope) -> grad_x = grad_y * (1 if x > 0 else negative_slope)
+"""
+import os
+import sys
+
+NAMES = ("conv2d", "conv_transpose2d", "conv2d_weight", "batch_norm", "batch_norm_backward",
+         "leaky_relu", "leaky_relu_backward")
+BACKENDS = ("numpy", "cpp")
+
+_active = None       # the backend module in use, chosen on first use
+
+
+def _load(name):
+    if name == "numpy":
+        from . import reference
+        return reference
+    if name == "cpp":
+        from . import cpu
+        return cpu.load()          # raises ImportError when the extension was not built
+    raise ValueError(f"unknown kernel backend {name!r}; choose one of {', '.join(BACKENDS)}")
+
+
+def _choose():
+    """MINIGRAD_BACKEND if set (read here, once), else the C++ kernels when built, else NumPy."""
+    requested = os.environ.get("MINIGRAD_BACKEND", "").strip().lower()
+    if requested:
+        return requested, _load(requested)
+    try:
+        return "cpp", _load("cpp")
+    except ImportError as err:
+        print(f"minigrad: C++ kernels unavailable ({err}); using the NumPy reference kernels", file=sys.stderr)
+        return "numpy", _load("numpy")
+
+
+def set_backend(name):
+    """Switch every kernel to backend `name` for this process."""
+    global _active
+    _active = (name, _load(name))
+
+
+def backend():
+    """The name of the active backend."""
+    return _impl()[0]
+
+
+def _impl():
+    global _active
+    if _active is None:
+        _active = _choose()
+    return _active
+
+
+# The dispatch point: one function per kernel, forwarding to the active backend.
+
+def conv2d(x, weight, bias, stride, padding, dilation):
+    return _impl()[1].conv2d(x, weight, bias, stride, padding, dilation)
+
+
+def conv_transpose2d(x, weight, bias, stride, padding, output_padding, dilation):
+    return _impl()[1].conv_transpose2d(x, weight, bias, stride, padding, output_padding, dilation)
+
+
+def conv2d_weight(x, grad_y, weight_shape, stride, padding, dilation):
+    return _impl()[1].conv2d_weight(x, grad_y, weight_shape, stride, padding, dilation)
+
+
+def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum, eps):
+    return _impl()[1].batch_norm(x, gamma, beta, running_mean, running_var, training, momentum, eps)
+
+
+def batch_norm_backward(grad_y, x, gamma, mean, invstd, training, needs):
+    return _impl()[1].batch_norm_backward(grad_y, x, gamma, mean, invstd, training, needs)
+
+
+def leaky_relu(x, negative_slope):
+    return _impl()[1].leaky_relu(x, negative_slope)
+
+
+def leaky_relu_backward(grad_y, x, negative_slope):
+    return _impl()[1].leaky_relu_backward(grad_y, x, negative_slope)
