@@ -1,0 +1,132 @@
+"""Pooling and nearest-neighbour resizing of NCHW images.
+
+    avg_pool2d   a convolution of every channel with a constant kh×kw kernel of 1/(kh*kw)
+    max_pool2d   pick, in every window, the pixel holding the largest value
+    interpolate  pick, for every output pixel, the nearest input pixel
+
+max_pool2d and interpolate both *gather* pixels by a fixed index; the gradient of a gather is a
+*scatter-add* of the gradient to the same index, and the gradient of that scatter is the gather
+again, so the two Functions below make both ops twice differentiable.
+"""
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ..autograd import Function
+from ..tensor import Tensor
+from .common import as_tensor
+from .conv import _pair, conv2d
+
+
+class GatherPixels(Function):
+    @staticmethod
+    def forward(ctx, x, index):
+        # x (N, C, H, W); index (N or 1, C or 1, Ho, Wo) of flat positions h*W + w -> (N, C, Ho, Wo)
+        ctx.index, ctx.size = index, x.shape[2:]
+        N, C, H, W = x.shape
+        flat = x.data.reshape(N, C, H * W)
+        out = np.take_along_axis(flat, index.reshape(index.shape[0], index.shape[1], -1), axis=2)   # (N, C, Ho*Wo)
+        return out.reshape((N, C) + index.shape[2:])
+
+    # y = x[index]:  dx = zeros with g added at index (twice where two outputs read one pixel)
+    @staticmethod
+    def backward(ctx, grad):
+        return ScatterPixels.apply(grad, ctx.index, ctx.size), None
+
+
+class ScatterPixels(Function):
+    @staticmethod
+    def forward(ctx, g, index, size):
+        # g (N, C, Ho, Wo) added into zeros (N, C, H, W) at the flat positions index
+        ctx.index = index
+        N, C = g.shape[:2]
+        H, W = size
+        image_start = np.arange(N * C).reshape(N, C, 1, 1) * (H * W)         # where image (n, c) starts, flattened
+        positions = np.broadcast_to(image_start + index, g.shape)            # (N, C, Ho, Wo) positions in the output
+        out = np.bincount(positions.ravel(), weights=g.data.ravel(), minlength=N * C * H * W)   # adds repeats
+        return out.astype(g.dtype, copy=False).reshape(N, C, H, W)
+
+    # a scatter-add is linear, and its adjoint is the gather: dg = grad[index]
+    @staticmethod
+    def backward(ctx, grad):
+        return GatherPixels.apply(grad, ctx.index), None, None
+
+
+def _pool_arguments(op, x, kernel_size, stride, padding):
+    """Check a pooling call; -> (kernel, stride, padding, (Ho, Wo))."""
+    if x.ndim != 4:
+        raise ValueError(f"{op}: expected a 4-D input (N, C, H, W), got shape {x.shape}")
+    kernel = _pair(op, "kernel_size", kernel_size, 1)
+    stride = kernel if stride is None else _pair(op, "stride", stride, 1)
+    padding = _pair(op, "padding", padding, 0)
+    if any(2 * p > k for p, k in zip(padding, kernel)):
+        raise ValueError(f"{op}: padding {padding} must be at most half of kernel_size {kernel}")
+    out = tuple((n + 2 * p - k) // s + 1 for n, p, k, s in zip(x.shape[2:], padding, kernel, stride))
+    if min(out) < 1:
+        raise ValueError(f"{op}: kernel_size {kernel} is larger than the padded input "
+                         f"{tuple(n + 2 * p for n, p in zip(x.shape[2:], padding))} (input {x.shape})")
+    return kernel, stride, padding, out
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0):
+    """Mean of every kh×kw window (zero padding counts, like PyTorch's default) -> (N, C, Ho, Wo).
+
+    Ho = (H + 2*padding - kh) // stride + 1; stride defaults to kernel_size.
+    """
+    x = as_tensor(input)
+    kernel, stride, padding, (Ho, Wo) = _pool_arguments("avg_pool2d", x, kernel_size, stride, padding)
+    N, C, H, W = x.shape
+    weight = Tensor._wrap(np.full((1, 1) + kernel, 1 / (kernel[0] * kernel[1]), dtype=x.dtype))   # (1, 1, kh, kw)
+    y = conv2d(x.reshape(N * C, 1, H, W), weight, None, stride, padding)  # every channel as its own image
+    return y.reshape(N, C, Ho, Wo)
+
+
+def _window_argmax(x, kernel, stride, padding, out):
+    """For every window, the flat position h*W + w in x (N, C, H, W) of its largest value: (N, C, Ho, Wo)."""
+    (kh, kw), (sh, sw), (ph, pw), (Ho, Wo) = kernel, stride, padding, out
+    N, C, H, W = x.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)  # padding never wins
+    windows = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]      # (N, C, Ho, Wo, kh, kw)
+    best = windows.reshape(N, C, Ho, Wo, kh * kw).argmax(axis=-1)                   # (N, C, Ho, Wo) place in window
+    i, j = np.divmod(best, kw)
+    rows = np.arange(Ho).reshape(Ho, 1) * sh + i - ph                     # (N, C, Ho, Wo) row in x
+    cols = np.arange(Wo) * sw + j - pw                                    # (N, C, Ho, Wo) column in x
+    return rows * W + cols
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0):
+    """Maximum of every kh×kw window -> (N, C, Ho, Wo); the gradient goes to the maximum's pixel.
+
+    Ho = (H + 2*padding - kh) // stride + 1; stride defaults to kernel_size.
+    """
+    x = as_tensor(input)
+    kernel, stride, padding, out = _pool_arguments("max_pool2d", x, kernel_size, stride, padding)
+    return GatherPixels.apply(x, _window_argmax(x.data, kernel, stride, padding, out))
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest"):
+    """Resize input (N, C, H, W) to `size`, or by the integer `scale_factor`, taking the nearest pixel.
+
+    Output pixel (ho, wo) reads input pixel (floor(ho * H / Ho), floor(wo * W / Wo)), like PyTorch's 'nearest'.
+    """
+    x = as_tensor(input)
+    if mode != "nearest":
+        raise NotImplementedError(f"interpolate: mode {mode!r} is not supported; only 'nearest'")
+    if x.ndim != 4:
+        raise ValueError(f"interpolate: expected a 4-D input (N, C, H, W), got shape {x.shape}")
+    if (size is None) == (scale_factor is None):
+        raise ValueError(f"interpolate: give exactly one of size and scale_factor, got size={size!r}, "
+                         f"scale_factor={scale_factor!r}")
+    if size is not None:
+        out = _pair("interpolate", "size", size, 1)
+    else:
+        def whole(v):                                # 2.0 -> 2, so nn.Upsample's floats are accepted
+            return int(v) if isinstance(v, float) and v.is_integer() else v
+
+        scale_factor = tuple(map(whole, scale_factor)) if isinstance(scale_factor, (tuple, list)) else whole(scale_factor)
+        scale = _pair("interpolate", "scale_factor (an integer here)", scale_factor, 1)
+        out = (x.shape[2] * scale[0], x.shape[3] * scale[1])
+    (H, W), (Ho, Wo) = x.shape[2:], out
+    rows = np.arange(Ho) * H // Ho                                        # (Ho,) nearest input row
+    cols = np.arange(Wo) * W // Wo                                        # (Wo,) nearest input column
+    index = (rows.reshape(Ho, 1) * W + cols).reshape(1, 1, Ho, Wo)        # flat positions, the same for every image
+    return GatherPixels.apply(x, index)
