@@ -19,7 +19,9 @@ Conventions for every kernel:
         -> y (N, C, Ho, Wo), Ho = (H - 1)*sh - 2*ph + dh*(kh - 1) + oph + 1
         (so conv2d's input gradient is conv_transpose2d of the output gradient)
     conv2d_weight(x, grad_y, weight_shape, stride, padding, dilation) -> grad_weight
-        d(conv2d)/d(weight): x (N, C, H, W), grad_y (N, O, Ho, Wo) -> (O, C, kh, kw)
+        d(conv2d)/d(weight): x (N, C, H, W), grad_y (N, O, Ho, Wo) -> (O, C, kh, kw);
+        grad_y may be smaller than conv2d's output: only its first (Ho, Wo) windows of x are used
+        (conv_transpose2d's weight gradient when output_padding >= stride)
     batch_norm(x, gamma, beta, running_mean, running_var, training, momentum, eps) -> (y, mean, invstd)
         x (N, C, *), per channel c: y = gamma * (x - mean) * invstd + beta, invstd = 1/sqrt(var + eps).
         training: batch statistics (biased var), and running_* (C,) updated in place with
