@@ -254,12 +254,14 @@ def _check_finite(node, g):
 
 def backward(tensor, gradient=None, retain_graph=False, create_graph=False):
     """d tensor / d leaf, accumulated into every reachable leaf's `.grad` (see Tensor.backward)."""
+    from .tensor import Tensor
+
     if not tensor.requires_grad:
         raise RuntimeError("backward: tensor does not require grad and has no grad_fn "
                            "(was it made under no_grad(), or from tensors without requires_grad=True?)")
     gradient = _seed_gradient("backward", tensor, gradient)
     if tensor.grad_fn is None:                    # a leaf: d tensor/d tensor is the identity
-        g = gradient if create_graph else gradient.detach()
+        g = gradient if create_graph else Tensor._wrap(gradient.data.copy())
         tensor.grad = g if tensor.grad is None else tensor.grad + g
         return
     _run_backward([tensor], [gradient], retain_graph or create_graph, create_graph)
