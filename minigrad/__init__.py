@@ -3,11 +3,29 @@
 Reading order: tensor.py (the Tensor), autograd.py (Function and the backward walk),
 ops/ (one family of ops per file), nn/ (Module and layers), optim/, serialization.py, gradcheck.py.
 """
+import numpy as _np
+
 from . import autograd  # noqa: F401
-from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled  # noqa: F401
+from .autograd import (no_grad, enable_grad, set_grad_enabled, is_grad_enabled,  # noqa: F401
+                       set_detect_anomaly, is_anomaly_enabled, grad)
 from .tensor import Tensor  # noqa: F401
+from . import random  # noqa: F401
+from .random import manual_seed, initial_seed, get_rng_state, set_rng_state  # noqa: F401
+from .creation import (tensor, zeros, ones, empty, full, arange, eye, randn, rand, randint,  # noqa: F401
+                       randperm, zeros_like, ones_like, full_like, randn_like, rand_like)
+from .ops import (add, sub, mul, div, neg, pow, exp, log, sqrt, tanh, sigmoid, abs, relu,  # noqa: F401
+                  clamp, maximum, minimum, eq, ne, lt, le, gt, ge, sum, mean, var, std, max, min,
+                  logsumexp, argmax, argmin, reshape, flatten, permute, transpose, squeeze, unsqueeze,
+                  split, chunk, cat, stack, where, matmul, clone)
 from .gradcheck import gradcheck, gradgradcheck  # noqa: F401
 
-float32 = "float32"
-float64 = "float64"
-int64 = "int64"
+# dtypes: NumPy's, so `t.dtype == minigrad.float32` and `zeros(2, dtype=minigrad.float64)` both work
+float32 = _np.float32
+float64 = _np.float64
+int64 = _np.int64
+bool_ = _np.bool_
+clip = clamp
+concat = cat
+from . import optim  # noqa: F401
+from .serialization import save, load  # noqa: F401
+from . import nn  # noqa: F401

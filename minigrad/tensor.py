@@ -84,6 +84,18 @@ class Tensor:
             raise ValueError(f"item: only a tensor with one element can be converted to a number, got shape {self.shape}")
         return self.data.item()
 
+    def __bool__(self):
+        if self.data.size != 1:
+            raise RuntimeError(f"bool: the truth value of a tensor with {self.data.size} elements is ambiguous "
+                               f"(shape {self.shape})")
+        return bool(self.data.item())
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
     def numpy(self):
         if self.requires_grad:
             raise RuntimeError("numpy: call .detach().numpy() on a tensor that requires grad")
@@ -224,8 +236,10 @@ class Tensor:
     # ------------------------------------------------------------------ reductions (ops/reduce.py)
     def sum(self, dim=None, keepdim=False): return ops.sum(self, dim, keepdim)
     def mean(self, dim=None, keepdim=False): return ops.mean(self, dim, keepdim)
-    def var(self, dim=None, unbiased=True, keepdim=False): return ops.var(self, dim, unbiased, keepdim)
-    def std(self, dim=None, unbiased=True, keepdim=False): return ops.std(self, dim, unbiased, keepdim)
+    def var(self, dim=None, unbiased=True, keepdim=False, correction=None):
+        return ops.var(self, dim, unbiased, keepdim, correction)
+    def std(self, dim=None, unbiased=True, keepdim=False, correction=None):
+        return ops.std(self, dim, unbiased, keepdim, correction)
     def max(self, dim=None, keepdim=False): return ops.max(self, dim, keepdim)
     def min(self, dim=None, keepdim=False): return ops.min(self, dim, keepdim)
     def logsumexp(self, dim, keepdim=False): return ops.logsumexp(self, dim, keepdim)

@@ -1,8 +1,13 @@
-"""Shape ops: reshape, expand, permute, ... (no arithmetic; backward moves the gradient back)."""
+"""Shape ops: reshape, expand, permute, cat, split, pad, clone, cast (no arithmetic; backward moves the gradient back).
+
+Most are one Function (reshape, expand, permute, cat, constant pad); the rest are written with those
+and with indexing (squeeze/unsqueeze/flatten are reshapes, split is slicing, stack is cat of unsqueezes).
+"""
 import numpy as np
 
 from ..autograd import Function
-from .common import as_tensor, unbroadcast
+from ..tensor import Tensor
+from .common import as_tensor, normalize_dim, normalize_dims, unbroadcast
 
 
 def _shape_arg(shape):
@@ -64,3 +69,231 @@ def expand(a, *sizes):
     if shape == a.shape:
         return a
     return Expand.apply(a, shape)
+
+
+class Permute(Function):
+    @staticmethod
+    def forward(ctx, a, dims):
+        ctx.dims = dims
+        return np.transpose(a.data, dims)
+
+    # permuting moves values: apply the inverse permutation to the gradient
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.permute(*np.argsort(ctx.dims).tolist()), None
+
+
+class Cat(Function):
+    """Concatenation; `dim` comes first so that the tensors can be any number of positional inputs."""
+
+    @staticmethod
+    def forward(ctx, dim, *tensors):
+        ctx.dim, ctx.sizes = dim, [t.shape[dim] for t in tensors]
+        return np.concatenate([t.data for t in tensors], axis=dim)
+
+    # each input's gradient is its slice of the output gradient
+    @staticmethod
+    def backward(ctx, grad):
+        grads, start = [None], 0
+        for size, need in zip(ctx.sizes, ctx.needs_input_grad[1:]):
+            index = (slice(None),) * ctx.dim + (slice(start, start + size),)
+            grads.append(grad[index] if need else None)
+            start += size
+        return tuple(grads)
+
+
+class ConstantPad(Function):
+    @staticmethod
+    def forward(ctx, a, widths, value):
+        ctx.crop = tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, a.shape))
+        return np.pad(a.data, widths, mode="constant", constant_values=value)
+
+    # the padding is constant: the gradient is the output gradient with the border cut off
+    @staticmethod
+    def backward(ctx, grad):
+        return grad[ctx.crop], None, None
+
+
+def flatten(a, start_dim=0, end_dim=-1):
+    a = as_tensor(a)
+    if a.ndim == 0:
+        return a.reshape(1)
+    start, end = normalize_dim("flatten", start_dim, a.ndim), normalize_dim("flatten", end_dim, a.ndim)
+    if start > end:
+        raise RuntimeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} (shape {a.shape})")
+    return a.reshape(a.shape[:start] + (int(np.prod(a.shape[start:end + 1])),) + a.shape[end + 1:])
+
+
+def permute(a, *dims):
+    a = as_tensor(a)
+    dims = _shape_arg(dims)
+    if sorted(normalize_dim("permute", d, a.ndim) for d in dims) != list(range(a.ndim)):
+        raise RuntimeError(f"permute: dims {dims} are not a permutation of the {a.ndim} dims of shape {a.shape}")
+    dims = tuple(normalize_dim("permute", d, a.ndim) for d in dims)
+    if dims == tuple(range(a.ndim)):
+        return a
+    return Permute.apply(a, dims)
+
+
+def transpose(a, dim0, dim1):
+    a = as_tensor(a)
+    dims = list(range(a.ndim))
+    d0, d1 = normalize_dim("transpose", dim0, a.ndim), normalize_dim("transpose", dim1, a.ndim)
+    dims[d0], dims[d1] = dims[d1], dims[d0]
+    return permute(a, *dims)
+
+
+def squeeze(a, dim=None):
+    """Drop size-1 dims (all of them, or those in `dim`, an int or tuple; others are left alone)."""
+    a = as_tensor(a)
+    dims = normalize_dims("squeeze", dim, a.ndim) if a.ndim else ()
+    return a.reshape(tuple(n for i, n in enumerate(a.shape) if not (i in dims and n == 1)))
+
+
+def unsqueeze(a, dim):
+    """Insert a size-1 dim at `dim` (which may be ndim, or negative counting from ndim + 1)."""
+    a = as_tensor(a)
+    d = normalize_dim("unsqueeze", dim, a.ndim + 1)
+    return a.reshape(a.shape[:d] + (1,) + a.shape[d:])
+
+
+def split(a, split_size_or_sections, dim=0):
+    """Pieces of `split_size` along dim (the last may be smaller), or of the listed sizes."""
+    a = as_tensor(a)
+    d = normalize_dim("split", dim, a.ndim)
+    n = a.shape[d]
+    if isinstance(split_size_or_sections, int):
+        size = split_size_or_sections
+        if size <= 0:
+            raise ValueError(f"split: split_size must be positive, got {size}")
+        sizes = [min(size, n - start) for start in range(0, n, size)] or [0]
+    else:
+        sizes = list(split_size_or_sections)
+        if sum(sizes) != n:
+            raise ValueError(f"split: sections {sizes} sum to {sum(sizes)}, but dim {dim} has size {n} "
+                             f"(shape {a.shape})")
+    pieces, start = [], 0
+    for size in sizes:
+        pieces.append(a[(slice(None),) * d + (slice(start, start + size),)])
+        start += size
+    return tuple(pieces)
+
+
+def chunk(a, chunks, dim=0):
+    """Split into `chunks` pieces of ceil(n / chunks) along dim (fewer if they run out, like PyTorch)."""
+    a = as_tensor(a)
+    if chunks <= 0:
+        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    n = a.shape[normalize_dim("chunk", dim, a.ndim)]
+    return split(a, max(-(-n // chunks), 1), dim)
+
+
+def cat(tensors, dim=0):
+    """Join tensors along an existing dim; all other dims must match."""
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("cat: expected a non-empty list of tensors")
+    first = tensors[0]
+    d = normalize_dim("cat", dim, first.ndim)
+    for i, t in enumerate(tensors):
+        if t.ndim != first.ndim or t.shape[:d] + t.shape[d + 1:] != first.shape[:d] + first.shape[d + 1:]:
+            raise ValueError(f"cat: tensor {i} has shape {t.shape} but tensor 0 has shape {first.shape}; "
+                             f"all dims except dim {dim} must match")
+        if t.dtype != first.dtype:
+            raise TypeError(f"cat: tensor {i} is {t.dtype} but tensor 0 is {first.dtype}")
+    return Cat.apply(d, *tensors)
+
+
+def stack(tensors, dim=0):
+    """Join same-shape tensors along a new dim."""
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("stack: expected a non-empty list of tensors")
+    for i, t in enumerate(tensors):
+        if t.shape != tensors[0].shape:
+            raise ValueError(f"stack: tensor {i} has shape {t.shape} but tensor 0 has shape {tensors[0].shape}")
+    d = normalize_dim("stack", dim, tensors[0].ndim + 1)
+    return cat([t.unsqueeze(d) for t in tensors], d)
+
+
+def pad(input, pad, mode="constant", value=0):
+    """Pad like torch.nn.functional.pad: `pad` lists (left, right) pairs from the LAST dim backwards,
+    e.g. (1, 1, 2, 2) pads the last dim by 1 and the one before by 2.
+
+    mode "constant" fills with `value`; "reflect" mirrors without repeating the edge (each width
+    must be smaller than the size of its dim). Widths must be >= 0.
+    """
+    a = as_tensor(input)
+    pad = tuple(int(p) for p in pad)
+    if len(pad) % 2 or len(pad) // 2 > a.ndim:
+        raise ValueError(f"pad: expected an even number of widths, at most 2 per dim ({2 * a.ndim} for shape "
+                         f"{a.shape}), got {pad}")
+    if any(p < 0 for p in pad):
+        raise ValueError(f"pad: negative widths are not supported, got {pad}")
+    widths = [(0, 0)] * a.ndim
+    for k in range(len(pad) // 2):
+        widths[a.ndim - 1 - k] = (pad[2 * k], pad[2 * k + 1])
+    if mode == "constant":
+        if not any(pad):
+            return a
+        return ConstantPad.apply(a, tuple(widths), value)
+    if mode == "reflect":
+        return _reflect_pad(a, widths)
+    raise ValueError(f"pad: mode must be 'constant' or 'reflect', got {mode!r}")
+
+
+def _reflect_pad(a, widths):
+    # Reflection is a gather: output position j along a dim reads input position idx[j] (for n = 4,
+    # widths (2, 2): idx = 2 1 | 0 1 2 3 | 2 1). Indexing with idx is differentiable, and its backward
+    # adds the gradients of the repeated positions together.
+    out = a
+    for d, (lo, hi) in enumerate(widths):
+        if lo == 0 and hi == 0:
+            continue
+        n = a.shape[d]
+        if lo >= n or hi >= n:
+            raise ValueError(f"pad: reflect padding ({lo}, {hi}) of dim {d} must be smaller than its size {n} "
+                             f"(input shape {a.shape})")
+        idx = np.concatenate([np.arange(lo, 0, -1), np.arange(n), np.arange(n - 2, n - 2 - hi, -1)])
+        out = out[(slice(None),) * d + (idx,)]
+    return out
+
+
+# ----------------------------------------------------------------------------- copies (clone, dtype casts)
+
+class Cast(Function):
+    @staticmethod
+    def forward(ctx, a, dtype):
+        ctx.dtype = a.dtype
+        return a.data.astype(dtype)
+
+    # d cast(a)/da = 1: cast the gradient back to the input's dtype
+    @staticmethod
+    def backward(ctx, grad):
+        return cast(grad, ctx.dtype), None
+
+
+class Clone(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return a.data.copy()
+
+    # d clone(a)/da = 1
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+def cast(a, dtype):
+    """`a` in another dtype; differentiable between float dtypes, a constant when cast to int/bool."""
+    a = as_tensor(a)
+    dtype = np.dtype(dtype)
+    if dtype == a.dtype:
+        return a
+    if dtype.kind != "f":
+        return Tensor._wrap(a.data.astype(dtype))
+    return Cast.apply(a, dtype)
+
+
+def clone(a):
+    return Clone.apply(as_tensor(a))
