@@ -18,6 +18,8 @@ from .ops import (add, sub, mul, div, neg, pow, exp, log, sqrt, tanh, sigmoid, a
                   logsumexp, argmax, argmin, reshape, flatten, permute, transpose, squeeze, unsqueeze,
                   split, chunk, cat, stack, where, matmul, clone)
 from .gradcheck import gradcheck, gradgradcheck  # noqa: F401
+from .serialization import save, load  # noqa: F401
+from . import nn, optim  # noqa: F401
 
 # dtypes: NumPy's, so `t.dtype == minigrad.float32` and `zeros(2, dtype=minigrad.float64)` both work
 float32 = _np.float32
@@ -26,6 +28,9 @@ int64 = _np.int64
 bool_ = _np.bool_
 clip = clamp
 concat = cat
-from . import optim  # noqa: F401
-from .serialization import save, load  # noqa: F401
-from . import nn  # noqa: F401
+
+
+def backend():
+    """The name of the kernel backend the hot ops run on: "numpy" or "cpp" (see kernels/__init__.py)."""
+    import kernels
+    return kernels.backend()
