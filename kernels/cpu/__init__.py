@@ -1,0 +1,198 @@
+"""The C++ kernels (kernels/cpu/*.cpp, built by CMake into kernels._cpu), behind the kernel contract.
+
+`load()` returns this module once the extension imports, or raises ImportError when it was not built;
+kernels/__init__.py calls it when the "cpp" backend is chosen. The functions below have the contract's
+names and arguments (see kernels/__init__.py). Each one checks its arguments the way minigrad's ops do
+(dtype float32/float64, one dtype per call, shapes, channel counts), makes arrays C-contiguous, and
+hands them to C++, which checks the shapes once more and never reads memory it was not given.
+
+The GEMM under the convolutions: SciPy's OpenBLAS sgemm/dgemm when SciPy is installed, since it
+measured 10-15% faster than the hand-written one in gemm.cpp on the layers' GEMM shapes (one thread:
+~88-92 vs ~78-80 GFLOP/s; see gemm.cpp and kernels/bench.py), else the hand-written one.
+`set_gemm("builtin" | "blas")` switches; `python -m kernels.bench --gemm` compares them.
+"""
+import importlib.util
+
+import numpy as np
+
+__all__ = ["load", "set_gemm", "conv2d", "conv_transpose2d", "conv2d_weight", "batch_norm",
+           "batch_norm_backward", "leaky_relu", "leaky_relu_backward"]
+
+DEFAULT_GEMM = "blas" if importlib.util.find_spec("scipy") is not None else "builtin"
+_ext = None          # the kernels._cpu extension module, once loaded
+
+
+def load():
+    """This module, with the extension loaded; ImportError when kernels._cpu was not built."""
+    global _ext
+    if _ext is None:
+        try:
+            from .. import _cpu
+        except ImportError as err:
+            raise ImportError("the C++ extension kernels._cpu is not built (`pip install -e .` builds it "
+                              f"with CMake and a C++17 compiler): {err}") from None
+        _ext = _cpu
+        set_gemm(DEFAULT_GEMM)
+    import sys
+    return sys.modules[__name__]
+
+
+def set_gemm(name):
+    """Use the built-in GEMM ("builtin") or SciPy's BLAS ("blas") under the convolutions."""
+    ext = _extension()
+    if name == "builtin":
+        ext.set_blas(None, None)
+    elif name == "blas":
+        try:
+            from scipy.linalg import cython_blas
+        except ImportError:
+            raise ImportError("set_gemm('blas') needs SciPy (its cython_blas exports sgemm/dgemm)") from None
+        ext.set_blas(cython_blas.__pyx_capi__["sgemm"], cython_blas.__pyx_capi__["dgemm"])
+    else:
+        raise ValueError(f"set_gemm: unknown GEMM {name!r}; choose 'builtin' or 'blas'")
+
+
+def _extension():
+    if _ext is None:
+        load()
+    return _ext
+
+
+# ---- argument checks, in the words minigrad's ops use
+
+def _arrays(op, **named):
+    """The named arrays (None stays None) as C-contiguous arrays of the first one's float dtype."""
+    first_name, first = next(iter(named.items()))
+    first = np.asarray(first)
+    if first.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{op}: {first_name} has dtype {first.dtype}; expected float32 or float64")
+    out = []
+    for name, a in named.items():
+        if a is None:
+            out.append(None)
+            continue
+        a = np.asarray(a)
+        if a.dtype != first.dtype:
+            raise TypeError(f"{op}: {name} has dtype {a.dtype} but {first_name} has {first.dtype} "
+                            f"({name} {a.shape}, {first_name} {first.shape}); all arrays of one call share a dtype")
+        out.append(np.ascontiguousarray(a))
+    return out
+
+
+def _pair(op, name, value, minimum):
+    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v >= minimum for v in pair):
+        raise ValueError(f"{op}: {name} must be an int or a pair of ints >= {minimum}, got {value!r}")
+    return tuple(int(v) for v in pair)
+
+
+def _ndim(op, name, a, ndim, layout):
+    if a.ndim != ndim:
+        raise ValueError(f"{op}: {name} must be {ndim}-D {layout}, got shape {a.shape}")
+
+
+def _vector(op, name, a, n, of):
+    if a is not None and a.shape != (n,):
+        raise ValueError(f"{op}: {name} has shape {a.shape} but {of} has {n} channels, so expected ({n},)")
+
+
+def _geometry(op, stride, padding, dilation):
+    return (_pair(op, "stride", stride, 1), _pair(op, "padding", padding, 0), _pair(op, "dilation", dilation, 1))
+
+
+# ---- the contract
+
+def conv2d(x, weight, bias, stride, padding, dilation):
+    x, weight, bias = _arrays("conv2d", x=x, weight=weight, bias=bias)
+    _ndim("conv2d", "input", x, 4, "(N, C, H, W)")
+    _ndim("conv2d", "weight", weight, 4, "(O, C, kh, kw)")
+    if x.shape[1] != weight.shape[1]:
+        raise ValueError(f"conv2d: input has {x.shape[1]} channels but weight expects {weight.shape[1]} "
+                         f"(input {x.shape}, weight {weight.shape})")
+    _vector("conv2d", "bias", bias, weight.shape[0], "weight")
+    stride, padding, dilation = _geometry("conv2d", stride, padding, dilation)
+    for axis in (0, 1):
+        if x.shape[2 + axis] + 2 * padding[axis] < dilation[axis] * (weight.shape[2 + axis] - 1) + 1:
+            raise ValueError(f"conv2d: the kernel {weight.shape[2:]} (dilation {dilation}) is larger than the "
+                             f"padded input (input {x.shape}, padding {padding})")
+    return _extension().conv2d(x, weight, bias, stride, padding, dilation)
+
+
+def conv_transpose2d(x, weight, bias, stride, padding, output_padding, dilation):
+    x, weight, bias = _arrays("conv_transpose2d", x=x, weight=weight, bias=bias)
+    _ndim("conv_transpose2d", "input", x, 4, "(N, O, H, W)")
+    _ndim("conv_transpose2d", "weight", weight, 4, "(O, C, kh, kw)")
+    if x.shape[1] != weight.shape[0]:
+        raise ValueError(f"conv_transpose2d: input has {x.shape[1]} channels but weight expects {weight.shape[0]} "
+                         f"(input {x.shape}, weight {weight.shape})")
+    _vector("conv_transpose2d", "bias", bias, weight.shape[1], "weight's dim 1")
+    stride, padding, dilation = _geometry("conv_transpose2d", stride, padding, dilation)
+    output_padding = _pair("conv_transpose2d", "output_padding", output_padding, 0)
+    for axis in (0, 1):
+        size = ((x.shape[2 + axis] - 1) * stride[axis] - 2 * padding[axis]
+                + dilation[axis] * (weight.shape[2 + axis] - 1) + output_padding[axis] + 1)
+        if x.shape[2 + axis] < 1 or size < 1:
+            raise ValueError(f"conv_transpose2d: output size {size} along axis {2 + axis} is not positive "
+                             f"(input {x.shape}, weight {weight.shape}, stride {stride}, padding {padding})")
+    return _extension().conv_transpose2d(x, weight, bias, stride, padding, output_padding, dilation)
+
+
+def conv2d_weight(x, grad_y, weight_shape, stride, padding, dilation):
+    x, grad_y = _arrays("conv2d_weight", x=x, grad_y=grad_y)
+    _ndim("conv2d_weight", "input", x, 4, "(N, C, H, W)")
+    _ndim("conv2d_weight", "grad_y", grad_y, 4, "(N, O, Ho, Wo)")
+    weight_shape = tuple(int(n) for n in weight_shape)
+    if len(weight_shape) != 4 or x.shape[0] != grad_y.shape[0] or x.shape[1] != weight_shape[1] \
+            or grad_y.shape[1] != weight_shape[0] or min(weight_shape[2:]) < 1:
+        raise ValueError(f"conv2d_weight: input {x.shape} and grad_y {grad_y.shape} do not fit weight_shape "
+                         f"{weight_shape} (expected (N, C, H, W), (N, O, Ho, Wo) and (O, C, kh, kw))")
+    stride, padding, dilation = _geometry("conv2d_weight", stride, padding, dilation)
+    return _extension().conv2d_weight(x, grad_y, weight_shape, stride, padding, dilation)
+
+
+def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum, eps):
+    x, gamma, beta = _arrays("batch_norm", x=x, gamma=gamma, beta=beta)
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: input must be (N, C, *), got shape {x.shape}")
+    C = x.shape[1]
+    for name, a in (("gamma", gamma), ("beta", beta), ("running_mean", running_mean), ("running_var", running_var)):
+        _vector("batch_norm", name, None if a is None else np.asarray(a), C, "input")
+    if not training and (running_mean is None or running_var is None):
+        raise ValueError("batch_norm: eval mode (training=False) needs running_mean and running_var")
+    # The running statistics are updated in place; C++ writes into them directly when it can, else into
+    # a contiguous copy that is written back (so a strided or other-dtype buffer still gets the update).
+    stats = [running_mean, running_var]
+    work = [s if s is None or (s.dtype == x.dtype and s.flags.c_contiguous and s.flags.writeable)
+            else np.ascontiguousarray(s, dtype=x.dtype) for s in stats]
+    y, mean, invstd = _extension().batch_norm(x, gamma, beta, work[0], work[1], bool(training),
+                                              float(momentum), float(eps))
+    for original, copy in zip(stats, work):
+        if training and copy is not original:
+            original[...] = copy
+    return y, mean, invstd
+
+
+def batch_norm_backward(grad_y, x, gamma, mean, invstd, training, needs):
+    grad_y, x, gamma, mean, invstd = _arrays("batch_norm_backward", grad_y=grad_y, x=x, gamma=gamma,
+                                             mean=mean, invstd=invstd)
+    if x.ndim < 2 or grad_y.shape != x.shape:
+        raise ValueError(f"batch_norm_backward: grad_y {grad_y.shape} and input {x.shape} must share one "
+                         "(N, C, *) shape")
+    for name, a in (("gamma", gamma), ("mean", mean), ("invstd", invstd)):
+        _vector("batch_norm_backward", name, a, x.shape[1], "input")
+    needs = tuple(bool(n) for n in needs)
+    if len(needs) != 3:
+        raise ValueError(f"batch_norm_backward: needs must be 3 bools (x, gamma, beta), got {needs}")
+    return _extension().batch_norm_backward(grad_y, x, gamma, mean, invstd, bool(training), needs)
+
+
+def leaky_relu(x, negative_slope):
+    (x,) = _arrays("leaky_relu", x=x)
+    return _extension().leaky_relu(x, float(negative_slope))
+
+
+def leaky_relu_backward(grad_y, x, negative_slope):
+    grad_y, x = _arrays("leaky_relu_backward", grad_y=grad_y, x=x)
+    if grad_y.shape != x.shape:
+        raise ValueError(f"leaky_relu_backward: grad_y {grad_y.shape} and input {x.shape} differ in shape")
+    return _extension().leaky_relu_backward(grad_y, x, float(negative_slope))

@@ -1,0 +1,263 @@
+// Python bindings (pybind11) of the C++ kernels: the module kernels._cpu.
+//
+// Each kernel is bound twice, for float32 and float64 (an overload set: pybind11 first tries every
+// overload without converting, so a C-contiguous float32 array picks the float one). The public,
+// validated entry points are the Python wrappers in kernels/cpu/__init__.py, which make arrays
+// contiguous and give minigrad-style error messages; these bindings check shapes again (throwing
+// ValueError, never touching memory they were not given), allocate the outputs, and release the
+// GIL around the computation so other Python threads keep running.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <array>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <tuple>
+
+#include "common.h"
+
+namespace py = pybind11;
+template <typename T>
+using Arr = py::array_t<T, py::array::c_style>;
+using Pair = std::array<idx, 2>;
+
+static std::string shape_str(const py::array& a) {
+    std::ostringstream s;
+    s << "(";
+    for (py::ssize_t i = 0; i < a.ndim(); ++i) s << (i ? ", " : "") << a.shape(i);
+    s << (a.ndim() == 1 ? ",)" : ")");
+    return s.str();
+}
+
+static void require(bool ok, const std::string& msg) {
+    if (!ok) throw py::value_error(msg);
+}
+
+static void check_pairs(const char* op, Pair stride, Pair padding, Pair dilation) {
+    require(stride[0] >= 1 && stride[1] >= 1, std::string(op) + ": stride must be >= 1");
+    require(dilation[0] >= 1 && dilation[1] >= 1, std::string(op) + ": dilation must be >= 1");
+    require(padding[0] >= 0 && padding[1] >= 0, std::string(op) + ": padding must be >= 0");
+}
+
+template <typename T>
+static const T* bias_ptr(const char* op, const std::optional<Arr<T>>& bias, idx n) {
+    if (!bias) return nullptr;
+    require(bias->ndim() == 1 && bias->shape(0) == n,
+            std::string(op) + ": bias has shape " + shape_str(*bias) + " but expected (" + std::to_string(n) + ",)");
+    return bias->data();
+}
+
+template <typename T>
+static Arr<T> conv2d(const Arr<T>& x, const Arr<T>& w, const std::optional<Arr<T>>& bias, Pair stride, Pair padding,
+                     Pair dilation) {
+    require(x.ndim() == 4 && w.ndim() == 4 && x.shape(1) == w.shape(1),
+            "conv2d: expected x (N, C, H, W) and weight (O, C, kh, kw), got x " + shape_str(x) + ", weight " + shape_str(w));
+    check_pairs("conv2d", stride, padding, dilation);
+    ConvGeom g{x.shape(1), x.shape(2), x.shape(3), w.shape(2), w.shape(3), 0, 0,
+               stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1]};
+    g.Ho = (g.H + 2 * g.ph - g.dh * (g.kh - 1) - 1) / g.sh + 1;
+    g.Wo = (g.W + 2 * g.pw - g.dw * (g.kw - 1) - 1) / g.sw + 1;
+    require(g.H + 2 * g.ph >= g.dh * (g.kh - 1) + 1 && g.W + 2 * g.pw >= g.dw * (g.kw - 1) + 1,
+            "conv2d: the (dilated) kernel " + shape_str(w) + " is larger than the padded input " + shape_str(x));
+    idx N = x.shape(0), O = w.shape(0);
+    const T* b = bias_ptr<T>("conv2d", bias, O);
+    Arr<T> y({N, O, g.Ho, g.Wo});
+    T* yp = y.mutable_data();
+    {
+        py::gil_scoped_release nogil;
+        conv2d_forward<T>(x.data(), w.data(), b, yp, N, O, g);
+    }
+    return y;
+}
+
+template <typename T>
+static Arr<T> conv_transpose2d(const Arr<T>& x, const Arr<T>& w, const std::optional<Arr<T>>& bias, Pair stride,
+                               Pair padding, Pair output_padding, Pair dilation) {
+    require(x.ndim() == 4 && w.ndim() == 4 && x.shape(1) == w.shape(0),
+            "conv_transpose2d: expected x (N, O, H, W) and weight (O, C, kh, kw), got x " + shape_str(x) + ", weight " +
+                shape_str(w));
+    check_pairs("conv_transpose2d", stride, padding, dilation);
+    require(output_padding[0] >= 0 && output_padding[1] >= 0, "conv_transpose2d: output_padding must be >= 0");
+    idx N = x.shape(0), O = x.shape(1), H = x.shape(2), W = x.shape(3), C = w.shape(1);
+    // The image is y (C, Ho, Wo); the column grid is x's (H, W).
+    ConvGeom g{C, 0, 0, w.shape(2), w.shape(3), H, W, stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1]};
+    g.H = (H - 1) * g.sh - 2 * g.ph + g.dh * (g.kh - 1) + output_padding[0] + 1;
+    g.W = (W - 1) * g.sw - 2 * g.pw + g.dw * (g.kw - 1) + output_padding[1] + 1;
+    require(H >= 1 && W >= 1 && g.H >= 1 && g.W >= 1,
+            "conv_transpose2d: non-positive output size " + std::to_string(g.H) + "x" + std::to_string(g.W) +
+                " for x " + shape_str(x) + ", weight " + shape_str(w));
+    const T* b = bias_ptr<T>("conv_transpose2d", bias, C);
+    Arr<T> y({N, C, g.H, g.W});
+    T* yp = y.mutable_data();
+    {
+        py::gil_scoped_release nogil;
+        conv_transpose2d_forward<T>(x.data(), w.data(), b, yp, N, O, g);
+    }
+    return y;
+}
+
+template <typename T>
+static Arr<T> conv2d_weight(const Arr<T>& x, const Arr<T>& gy, std::array<idx, 4> wshape, Pair stride, Pair padding,
+                            Pair dilation) {
+    auto [O, C, kh, kw] = wshape;
+    require(x.ndim() == 4 && gy.ndim() == 4 && x.shape(1) == C && gy.shape(1) == O && x.shape(0) == gy.shape(0) &&
+                kh >= 1 && kw >= 1,
+            "conv2d_weight: expected x (N, C, H, W), grad_y (N, O, Ho, Wo) for weight (O, C, kh, kw), got x " +
+                shape_str(x) + ", grad_y " + shape_str(gy));
+    check_pairs("conv2d_weight", stride, padding, dilation);
+    ConvGeom g{C, x.shape(2), x.shape(3), kh, kw, gy.shape(2), gy.shape(3),
+               stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1]};
+    // grad_y may be smaller than conv2d's output (only its first windows are used), never larger.
+    idx Ho = (g.H + 2 * g.ph - g.dh * (kh - 1) - 1) / g.sh + 1, Wo = (g.W + 2 * g.pw - g.dw * (kw - 1) - 1) / g.sw + 1;
+    require(g.Ho <= Ho && g.Wo <= Wo, "conv2d_weight: grad_y " + shape_str(gy) + " is larger than conv2d's output for x " +
+                                          shape_str(x));
+    Arr<T> gw({O, C, kh, kw});
+    T* gwp = gw.mutable_data();
+    {
+        py::gil_scoped_release nogil;
+        conv2d_weight_grad<T>(x.data(), gy.data(), gwp, x.shape(0), O, g);
+    }
+    return gw;
+}
+
+// A running-statistics array updated in place: it must already be exactly right (a copy would drop the update).
+template <typename T>
+static T* running_ptr(std::optional<py::array>& a, idx C, const char* name) {
+    if (!a) return nullptr;
+    require(Arr<T>::check_(*a) && a->writeable() && a->ndim() == 1 && a->shape(0) == C,
+            std::string("batch_norm: ") + name + " must be a writeable C-contiguous (" + std::to_string(C) +
+                ",) array of the input's dtype, got shape " + shape_str(*a));
+    return static_cast<T*>(a->mutable_data());
+}
+
+template <typename T>
+static std::tuple<Arr<T>, Arr<T>, Arr<T>> batch_norm(const Arr<T>& x, const std::optional<Arr<T>>& gamma,
+                                                     const std::optional<Arr<T>>& beta,
+                                                     std::optional<py::array> running_mean,
+                                                     std::optional<py::array> running_var, bool training,
+                                                     double momentum, double eps) {
+    require(x.ndim() >= 2, "batch_norm: expected x (N, C, *), got " + shape_str(x));
+    idx N = x.shape(0), C = x.shape(1), S = x.size() / std::max<idx>(N * C, 1);
+    if (N * C == 0) S = 0;
+    const T* gp = bias_ptr<T>("batch_norm (gamma)", gamma, C);
+    const T* bp = bias_ptr<T>("batch_norm (beta)", beta, C);
+    T* rm = running_ptr<T>(running_mean, C, "running_mean");
+    T* rv = running_ptr<T>(running_var, C, "running_var");
+    require(training || (rm && rv), "batch_norm: eval mode needs running_mean and running_var");
+    Arr<T> y(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim())), mean({C}), invstd({C});
+    T *yp = y.mutable_data(), *mp = mean.mutable_data(), *ip = invstd.mutable_data();
+    {
+        py::gil_scoped_release nogil;
+        batch_norm_forward<T>(x.data(), gp, bp, rm, rv, training, momentum, eps, yp, mp, ip, N, C, S);
+    }
+    return {y, mean, invstd};
+}
+
+template <typename T>
+static py::tuple batch_norm_backward_py(const Arr<T>& gy, const Arr<T>& x, const std::optional<Arr<T>>& gamma,
+                                        const Arr<T>& mean, const Arr<T>& invstd, bool training,
+                                        std::tuple<bool, bool, bool> needs) {
+    require(x.ndim() >= 2 && gy.ndim() == x.ndim() && std::equal(x.shape(), x.shape() + x.ndim(), gy.shape()),
+            "batch_norm_backward: grad_y " + shape_str(gy) + " and x " + shape_str(x) + " must have one (N, C, *) shape");
+    idx N = x.shape(0), C = x.shape(1), S = N * C ? x.size() / (N * C) : 0;
+    const T* gp = bias_ptr<T>("batch_norm_backward (gamma)", gamma, C);
+    bias_ptr<T>("batch_norm_backward (mean)", std::optional<Arr<T>>(mean), C);
+    bias_ptr<T>("batch_norm_backward (invstd)", std::optional<Arr<T>>(invstd), C);
+    auto [need_x, need_gamma, need_beta] = needs;
+    std::optional<Arr<T>> gx, gg, gb;
+    if (need_x) gx.emplace(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+    if (need_gamma) gg.emplace(std::vector<py::ssize_t>{C});
+    if (need_beta) gb.emplace(std::vector<py::ssize_t>{C});
+    T* gxp = gx ? gx->mutable_data() : nullptr;
+    T* ggp = gg ? gg->mutable_data() : nullptr;
+    T* gbp = gb ? gb->mutable_data() : nullptr;
+    {
+        py::gil_scoped_release nogil;
+        batch_norm_backward<T>(gy.data(), x.data(), gp, mean.data(), invstd.data(), training, gxp, ggp, gbp, N, C, S);
+    }
+    auto or_none = [](std::optional<Arr<T>>& a) { return a ? py::object(*a) : py::object(py::none()); };
+    return py::make_tuple(or_none(gx), or_none(gg), or_none(gb));
+}
+
+template <typename T>
+static Arr<T> leaky_relu(const Arr<T>& x, double slope) {
+    Arr<T> y(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+    T* yp = y.mutable_data();
+    py::gil_scoped_release nogil;
+    leaky_relu_forward<T>(x.data(), T(slope), yp, x.size());
+    return y;
+}
+
+template <typename T>
+static Arr<T> leaky_relu_backward_py(const Arr<T>& gy, const Arr<T>& x, double slope) {
+    require(gy.ndim() == x.ndim() && std::equal(x.shape(), x.shape() + x.ndim(), gy.shape()),
+            "leaky_relu_backward: grad_y " + shape_str(gy) + " and x " + shape_str(x) + " differ in shape");
+    Arr<T> gx(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+    T* gxp = gx.mutable_data();
+    py::gil_scoped_release nogil;
+    leaky_relu_backward<T>(gy.data(), x.data(), T(slope), gxp, x.size());
+    return gx;
+}
+
+// op(a) @ op(b) through the kernels' GEMM: for tests and the GEMM benchmark.
+template <typename T>
+static Arr<T> gemm_py(const Arr<T>& a, const Arr<T>& b, bool trans_a, bool trans_b) {
+    require(a.ndim() == 2 && b.ndim() == 2, "gemm: expected 2-D arrays");
+    idx M = trans_a ? a.shape(1) : a.shape(0), K = trans_a ? a.shape(0) : a.shape(1);
+    idx Kb = trans_b ? b.shape(1) : b.shape(0), N = trans_b ? b.shape(0) : b.shape(1);
+    require(K == Kb, "gemm: inner sizes differ: " + shape_str(a) + " and " + shape_str(b));
+    Arr<T> c({M, N});
+    T* cp = c.mutable_data();
+    py::gil_scoped_release nogil;
+    gemm<T>(trans_a, trans_b, M, N, K, a.data(), a.shape(1), b.data(), b.shape(1), T(0), cp, N);
+    return c;
+}
+
+static void* capsule_pointer(const py::capsule& cap) {
+    void* p = PyCapsule_GetPointer(cap.ptr(), PyCapsule_GetName(cap.ptr()));
+    if (!p) throw py::error_already_set();
+    return p;
+}
+
+#define BIND_BOTH(name, fn, ...)       \
+    m.def(name, &fn<float>, __VA_ARGS__); \
+    m.def(name, &fn<double>, __VA_ARGS__)
+
+PYBIND11_MODULE(_cpu, m) {
+    m.doc() = "minigrad's C++ kernels (use them through kernels/cpu/__init__.py, which validates arguments)";
+    BIND_BOTH("conv2d", conv2d, py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("stride"), py::arg("padding"),
+              py::arg("dilation"));
+    BIND_BOTH("conv_transpose2d", conv_transpose2d, py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("stride"),
+              py::arg("padding"), py::arg("output_padding"), py::arg("dilation"));
+    BIND_BOTH("conv2d_weight", conv2d_weight, py::arg("x"), py::arg("grad_y"), py::arg("weight_shape"),
+              py::arg("stride"), py::arg("padding"), py::arg("dilation"));
+    BIND_BOTH("batch_norm", batch_norm, py::arg("x"), py::arg("gamma"), py::arg("beta"), py::arg("running_mean"),
+              py::arg("running_var"), py::arg("training"), py::arg("momentum"), py::arg("eps"));
+    BIND_BOTH("batch_norm_backward", batch_norm_backward_py, py::arg("grad_y"), py::arg("x"), py::arg("gamma"),
+              py::arg("mean"), py::arg("invstd"), py::arg("training"), py::arg("needs"));
+    BIND_BOTH("leaky_relu", leaky_relu, py::arg("x"), py::arg("negative_slope"));
+    BIND_BOTH("leaky_relu_backward", leaky_relu_backward_py, py::arg("grad_y"), py::arg("x"), py::arg("negative_slope"));
+    BIND_BOTH("gemm", gemm_py, py::arg("a"), py::arg("b"), py::arg("trans_a") = false, py::arg("trans_b") = false);
+    m.def("set_blas", [](const py::object& s, const py::object& d) {
+        if (s.is_none() || d.is_none()) return gemm_set_blas(nullptr, nullptr);
+        gemm_set_blas(capsule_pointer(s.cast<py::capsule>()), capsule_pointer(d.cast<py::capsule>()));
+    }, "Use the Fortran sgemm/dgemm behind these capsules (scipy.linalg.cython_blas), or None, None for the built-in GEMM");
+    m.def("gemm_backend", [] { return std::string(gemm_uses_blas() ? "blas" : "builtin"); });
+    m.def("num_threads", &max_threads, "OpenMP threads the kernels use (1 without OpenMP)");
+    m.def("set_num_threads", [](int n) {
+#ifdef _OPENMP
+        if (n >= 1) omp_set_num_threads(n);
+#endif
+    }, "Use n OpenMP threads in the kernels (like torch.set_num_threads)");
+#if defined(__AVX512F__)
+    m.attr("simd") = "avx512";
+#elif defined(__AVX2__)
+    m.attr("simd") = "avx2";
+#elif defined(__AVX__)
+    m.attr("simd") = "avx";
+#else
+    m.attr("simd") = "baseline";
+#endif
+}

@@ -1,0 +1,81 @@
+// Shared helpers for the C++ kernels: index type, OpenMP shims, aligned scratch buffers, the
+// conv geometry, and the declarations of every kernel (defined in gemm.cpp, conv2d.cpp,
+// batch_norm.cpp, leaky_relu.cpp; bound to Python in bindings.cpp).
+//
+// The kernels take raw pointers to C-contiguous arrays plus their sizes; they know nothing of
+// Python. bindings.cpp checks shapes, allocates outputs and releases the GIL around them.
+#pragma once
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+using idx = std::int64_t;
+
+inline int max_threads() {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+// A scratch buffer aligned to 64 bytes (one cache line, one AVX-512 register), so packed GEMM panels
+// load with aligned vector loads and never straddle cache lines.
+template <typename T>
+struct Buffer {
+    T* ptr = nullptr;
+    explicit Buffer(idx n) {
+        std::size_t bytes = ((std::size_t(n > 0 ? n : 1) * sizeof(T) + 63) / 64) * 64;
+        ptr = static_cast<T*>(std::aligned_alloc(64, bytes));
+        if (!ptr) throw std::bad_alloc();
+    }
+    ~Buffer() { std::free(ptr); }
+    Buffer(const Buffer&) = delete;
+    Buffer& operator=(const Buffer&) = delete;
+    T* get() const { return ptr; }
+};
+
+// One 2-D convolution's geometry: image (C, H, W) <-> columns (C*kh*kw, Ho*Wo).
+// For conv2d the "image" is the input; for conv_transpose2d it is the output.
+struct ConvGeom {
+    idx C, H, W;        // image channels and size
+    idx kh, kw;         // kernel size
+    idx Ho, Wo;         // column grid (conv2d's output size)
+    idx sh, sw, ph, pw, dh, dw;
+    idx K() const { return C * kh * kw; }
+    idx L() const { return Ho * Wo; }
+};
+
+// ---- GEMM (gemm.cpp): C (M x N) = op(A) (M x K) @ op(B) (K x N) + beta * C, row-major, beta 0 or 1.
+template <typename T>
+void gemm(bool trans_a, bool trans_b, idx M, idx N, idx K, const T* A, idx lda, const T* B, idx ldb,
+          T beta, T* C, idx ldc);
+void gemm_set_blas(void* sgemm, void* dgemm);   // Fortran BLAS pointers, or nullptr for the built-in GEMM
+bool gemm_uses_blas();
+
+// ---- convolution (conv2d.cpp), N samples at a time.
+template <typename T>
+void conv2d_forward(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g);
+template <typename T>
+void conv_transpose2d_forward(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g);
+template <typename T>
+void conv2d_weight_grad(const T* x, const T* gy, T* gw, idx N, idx O, const ConvGeom& g);
+
+// ---- batch norm (batch_norm.cpp): x viewed as (N, C, S).
+template <typename T>
+void batch_norm_forward(const T* x, const T* gamma, const T* beta, T* running_mean, T* running_var,
+                        bool training, double momentum, double eps, T* y, T* mean, T* invstd,
+                        idx N, idx C, idx S);
+template <typename T>
+void batch_norm_backward(const T* gy, const T* x, const T* gamma, const T* mean, const T* invstd,
+                         bool training, T* gx, T* ggamma, T* gbeta, idx N, idx C, idx S);
+
+// ---- leaky relu (leaky_relu.cpp), n elements.
+template <typename T>
+void leaky_relu_forward(const T* x, T slope, T* y, idx n);
+template <typename T>
+void leaky_relu_backward(const T* gy, const T* x, T slope, T* gx, idx n);

@@ -1,0 +1,232 @@
+"""The C++ kernels (kernels/cpu) against the NumPy reference (kernels/reference), the truth.
+
+Skipped when the extension kernels._cpu is not built. Tolerances are relative to the output's norm:
+||cpp - ref|| <= tol * ||ref||, tol = 1e-5 for float32 and 1e-12 for float64 (both GEMMs sum the same
+products in a different order, so a few ulps per output, far below these bounds; an indexing bug is O(1)).
+Every convolution test runs with both GEMMs under it: the built-in one and SciPy's BLAS (when installed).
+"""
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+_cpu = pytest.importorskip("kernels._cpu", reason="C++ kernels not built (pip install -e .)")
+
+from kernels import cpu as cpu_backend  # noqa: E402
+from kernels import reference as ref  # noqa: E402
+
+cpu = cpu_backend.load()
+TOL = {np.float32: 1e-5, np.float64: 1e-12}
+DTYPES = [np.float32, np.float64]
+GEMMS = ["builtin", "blas"]
+
+
+@pytest.fixture(params=GEMMS, scope="module")
+def gemm(request):
+    if request.param == "blas":
+        pytest.importorskip("scipy")
+    cpu.set_gemm(request.param)
+    yield request.param
+    cpu.set_gemm(cpu_backend.DEFAULT_GEMM)
+
+
+def assert_close(out, expected, dtype):
+    assert out.shape == expected.shape and out.dtype == expected.dtype
+    scale = max(np.linalg.norm(expected.astype(np.float64)), 1e-30)
+    err = np.linalg.norm(out.astype(np.float64) - expected) / scale
+    assert err <= TOL[dtype], f"relative error {err:.3g} > {TOL[dtype]}"
+
+
+def randn(rng, shape, dtype):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+@st.composite
+def conv_cases(draw):
+    """A conv2d geometry whose output is at least 1x1."""
+    k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    smallest = [max(1, dilation[a] * (k[a] - 1) + 1 - 2 * padding[a]) for a in (0, 1)]
+    H, W = (smallest[a] + draw(st.integers(0, 7)) for a in (0, 1))
+    N, C, O = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 5))
+    return dict(N=N, C=C, O=O, H=H, W=W, k=k, stride=stride, padding=padding, dilation=dilation,
+                bias=draw(st.booleans()), dtype=draw(st.sampled_from(DTYPES)), seed=draw(st.integers(0, 2**16)))
+
+
+@given(case=conv_cases())
+def test_conv2d_and_weight_grad_match_reference(gemm, case):
+    rng, dt = np.random.default_rng(case["seed"]), case["dtype"]
+    x = randn(rng, (case["N"], case["C"], case["H"], case["W"]), dt)
+    w = randn(rng, (case["O"], case["C"]) + case["k"], dt)
+    b = randn(rng, (case["O"],), dt) if case["bias"] else None
+    geom = case["stride"], case["padding"], case["dilation"]
+    y = ref.conv2d(x, w, b, *geom)
+    assert_close(cpu.conv2d(x, w, b, *geom), y, dt)
+    gy = randn(rng, y.shape, dt)
+    assert_close(cpu.conv2d_weight(x, gy, w.shape, *geom), ref.conv2d_weight(x, gy, w.shape, *geom), dt)
+
+
+@given(case=conv_cases(), data=st.data())
+def test_conv_transpose2d_matches_reference(gemm, case, data):
+    rng, dt = np.random.default_rng(case["seed"]), case["dtype"]
+    (sh, sw), (dh, dw) = case["stride"], case["dilation"]
+    output_padding = (data.draw(st.integers(0, max(sh, dh) - 1)), data.draw(st.integers(0, max(sw, dw) - 1)))
+    x = randn(rng, (case["N"], case["O"], case["H"], case["W"]), dt)
+    w = randn(rng, (case["O"], case["C"]) + case["k"], dt)
+    b = randn(rng, (case["C"],), dt) if case["bias"] else None
+    args = case["stride"], case["padding"], output_padding, case["dilation"]
+    Ho = (case["H"] - 1) * sh - 2 * case["padding"][0] + dh * (case["k"][0] - 1) + output_padding[0] + 1
+    Wo = (case["W"] - 1) * sw - 2 * case["padding"][1] + dw * (case["k"][1] - 1) + output_padding[1] + 1
+    assume(Ho >= 1 and Wo >= 1)
+    assert_close(cpu.conv_transpose2d(x, w, b, *args), ref.conv_transpose2d(x, w, b, *args), dt)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_conv_batches_split_into_several_gemm_groups(gemm, dtype, rng):
+    # C*kh*kw * Ho*Wo = 200 * 10^4 = 2M column entries per sample: the 4M-entry buffer holds two samples,
+    # so N = 3 runs one group of two (the side-by-side layout) and one of one (straight into y).
+    x, w, b = randn(rng, (3, 8, 100, 100), dtype), randn(rng, (2, 8, 5, 5), dtype), randn(rng, (2,), dtype)
+    geom = (1, 1), (2, 2), (1, 1)
+    y = ref.conv2d(x, w, b, *geom)
+    assert_close(cpu.conv2d(x, w, b, *geom), y, dtype)
+    assert_close(cpu.conv2d_weight(x, y, w.shape, *geom), ref.conv2d_weight(x, y, w.shape, *geom), dtype)
+    assert_close(cpu.conv_transpose2d(y, w, b[:1].repeat(8), (1, 1), (2, 2), (0, 0), (1, 1)),
+                 ref.conv_transpose2d(y, w, b[:1].repeat(8), (1, 1), (2, 2), (0, 0), (1, 1)), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("M,N,K", [(1, 1, 1), (7, 33, 300), (130, 70, 513), (9, 2100, 17)])
+def test_gemm_matches_numpy_with_ragged_edges_and_transposes(gemm, dtype, M, N, K, rng):
+    for ta in (False, True):
+        for tb in (False, True):
+            a = randn(rng, (K, M) if ta else (M, K), dtype)
+            b = randn(rng, (N, K) if tb else (K, N), dtype)
+            expected = (a.T if ta else a).astype(np.float64) @ (b.T if tb else b)
+            assert_close(_cpu.gemm(a, b, ta, tb), expected.astype(dtype), dtype)
+
+
+@st.composite
+def bn_cases(draw):
+    shape = (draw(st.integers(1, 4)), draw(st.integers(1, 5))) + tuple(
+        draw(st.lists(st.integers(1, 6), min_size=0, max_size=2)))
+    return dict(shape=shape, dtype=draw(st.sampled_from(DTYPES)), training=draw(st.booleans()),
+                affine=draw(st.booleans()), running=draw(st.booleans()), seed=draw(st.integers(0, 2**16)),
+                momentum=draw(st.sampled_from([0.1, 0.5, 1.0])), eps=draw(st.sampled_from([1e-5, 1e-3])))
+
+
+@given(case=bn_cases())
+def test_batch_norm_matches_reference(case):
+    rng, dt, C = np.random.default_rng(case["seed"]), case["dtype"], case["shape"][1]
+    x = randn(rng, case["shape"], dt) * 3 + 2
+    gamma, beta = (randn(rng, (C,), dt), randn(rng, (C,), dt)) if case["affine"] else (None, None)
+    running = case["running"] or not case["training"]
+    stats = [randn(rng, (C,), dt), np.abs(randn(rng, (C,), dt)) + 0.5] if running else [None, None]
+    ref_stats = [None if s is None else s.copy() for s in stats]
+    args = case["training"], case["momentum"], case["eps"]
+    out = cpu.batch_norm(x, gamma, beta, *stats, *args)
+    expected = ref.batch_norm(x, gamma, beta, *ref_stats, *args)
+    for o, e in zip(out, expected):
+        assert_close(o, e, dt)
+    for s, e in zip(stats, ref_stats):
+        if s is not None:
+            assert_close(s, e, dt)                       # running stats updated in place, like the reference
+
+
+@given(case=bn_cases(), needs=st.tuples(st.booleans(), st.booleans(), st.booleans()))
+def test_batch_norm_backward_matches_reference_and_honours_needs(case, needs):
+    rng, dt, C = np.random.default_rng(case["seed"]), case["dtype"], case["shape"][1]
+    x, gy = randn(rng, case["shape"], dt) * 3 + 2, randn(rng, case["shape"], dt)
+    gamma = randn(rng, (C,), dt) if case["affine"] else None
+    mean, invstd = randn(rng, (C,), dt), (np.abs(randn(rng, (C,), dt)) + 0.5)
+    args = gy, x, gamma, mean, invstd, case["training"], needs
+    for o, e, need in zip(cpu.batch_norm_backward(*args), ref.batch_norm_backward(*args), needs):
+        if not need:
+            assert o is None
+        else:
+            assert_close(o, e, dt)
+
+
+@given(shape=st.lists(st.integers(0, 7), min_size=0, max_size=4), dtype=st.sampled_from(DTYPES),
+       slope=st.sampled_from([0.0, 0.01, 0.2, -1.5]), seed=st.integers(0, 2**16))
+def test_leaky_relu_forward_backward_equal_reference_exactly(shape, dtype, slope, seed):
+    rng = np.random.default_rng(seed)
+    x, gy = randn(rng, shape, dtype), randn(rng, shape, dtype)
+    x.flat[::3] = 0                                      # x = 0 takes the slope branch in both
+    np.testing.assert_array_equal(cpu.leaky_relu(x, slope), ref.leaky_relu(x, slope))
+    np.testing.assert_array_equal(cpu.leaky_relu_backward(gy, x, slope), ref.leaky_relu_backward(gy, x, slope))
+
+
+def test_non_contiguous_inputs_give_correct_results(rng):
+    x = randn(rng, (2, 3, 12, 10), np.float32)[:, :, ::2, ::-1]      # strided and reversed
+    w = randn(rng, (3, 4, 5, 3), np.float32).transpose(1, 0, 2, 3)   # (4, 3, 5, 3), not contiguous
+    geom = (1, 2), (1, 0), (1, 1)
+    y = ref.conv2d(x, w, None, *geom)
+    assert_close(cpu.conv2d(x, w, None, *geom), y, np.float32)
+    gy = randn(rng, y.shape[::-1], np.float32).T
+    assert_close(cpu.conv2d_weight(x, gy, w.shape, *geom), ref.conv2d_weight(x, gy, w.shape, *geom), np.float32)
+    xt = randn(rng, (2, 4, 6, 5), np.float32)[..., ::-1]
+    args = (2, 2), (1, 1), (1, 0), (1, 1)
+    assert_close(cpu.conv_transpose2d(xt, w, None, *args), ref.conv_transpose2d(xt, w, None, *args), np.float32)
+    xb = randn(rng, (6, 5, 4), np.float64).transpose(1, 0, 2)
+    assert_close(cpu.batch_norm(xb, None, None, None, None, True, 0.1, 1e-5)[0],
+                 ref.batch_norm(xb, None, None, None, None, True, 0.1, 1e-5)[0], np.float64)
+
+
+def test_strided_running_stats_still_get_updated(rng):
+    x = randn(rng, (4, 3, 5), np.float64)
+    running = np.zeros((2, 3))
+    rm, rv = running[0], np.ones(6)[::2]                  # a row (contiguous) and a strided view
+    expected_rm, expected_rv = np.zeros(3), np.ones(3)
+    cpu.batch_norm(x, None, None, rm, rv, True, 0.1, 1e-5)
+    ref.batch_norm(x, None, None, expected_rm, expected_rv, True, 0.1, 1e-5)
+    assert_close(rm, expected_rm, np.float64)
+    assert_close(rv, expected_rv, np.float64)
+
+
+def test_bad_arguments_raise_clear_errors(rng):
+    x, w = randn(rng, (2, 3, 8, 8), np.float32), randn(rng, (4, 3, 3, 3), np.float32)
+    with pytest.raises(ValueError, match=r"conv2d: input has 2 channels but weight expects 3"):
+        cpu.conv2d(x[:, :2], w, None, 1, 0, 1)
+    with pytest.raises(TypeError, match=r"conv2d: weight has dtype float64 but x has float32"):
+        cpu.conv2d(x, w.astype(np.float64), None, 1, 0, 1)
+    with pytest.raises(TypeError, match=r"conv2d: x has dtype int64"):
+        cpu.conv2d(x.astype(np.int64), w, None, 1, 0, 1)
+    with pytest.raises(ValueError, match=r"conv2d: bias has shape \(3,\)"):
+        cpu.conv2d(x, w, np.zeros(3, np.float32), 1, 0, 1)
+    with pytest.raises(ValueError, match=r"conv2d: the kernel"):
+        cpu.conv2d(x[:, :, :2, :2], w, None, 1, 0, 1)
+    with pytest.raises(ValueError, match=r"conv2d: stride"):
+        cpu.conv2d(x, w, None, 0, 0, 1)
+    with pytest.raises(ValueError, match=r"conv2d: input must be 4-D"):
+        cpu.conv2d(x[0], w, None, 1, 0, 1)
+    with pytest.raises(ValueError, match=r"conv_transpose2d: input has 3 channels but weight expects 4"):
+        cpu.conv_transpose2d(x, w, None, 1, 0, 0, 1)
+    with pytest.raises(ValueError, match=r"conv_transpose2d: output size"):
+        cpu.conv_transpose2d(randn(rng, (1, 4, 1, 1), np.float32), w, None, 1, 2, 0, 1)
+    with pytest.raises(ValueError, match=r"conv2d_weight"):
+        cpu.conv2d_weight(x, randn(rng, (2, 5, 6, 6), np.float32), w.shape, 1, 0, 1)
+    with pytest.raises(ValueError, match=r"batch_norm: running_mean has shape \(2,\)"):
+        cpu.batch_norm(x, None, None, np.zeros(2, np.float32), np.ones(3, np.float32), True, 0.1, 1e-5)
+    with pytest.raises(ValueError, match=r"batch_norm: eval mode"):
+        cpu.batch_norm(x, None, None, None, None, False, 0.1, 1e-5)
+    with pytest.raises(ValueError, match=r"leaky_relu_backward: grad_y"):
+        cpu.leaky_relu_backward(x[:1], x, 0.2)
+
+
+def test_the_raw_extension_rejects_bad_shapes_instead_of_crashing(rng):
+    x, w = randn(rng, (2, 3, 8, 8), np.float32), randn(rng, (4, 3, 3, 3), np.float32)
+    with pytest.raises(ValueError, match="conv2d"):
+        _cpu.conv2d(x[:, :2].copy(), w, None, (1, 1), (0, 0), (1, 1))
+    with pytest.raises(ValueError, match="conv2d"):
+        _cpu.conv2d(x, w, None, (1, 1), (0, 0), (9, 9))
+    with pytest.raises(ValueError, match="stride"):
+        _cpu.conv2d(x, w, None, (0, 1), (0, 0), (1, 1))
+    with pytest.raises(ValueError, match="conv2d_weight"):
+        _cpu.conv2d_weight(x, randn(rng, (2, 4, 9, 9), np.float32), (4, 3, 3, 3), (1, 1), (0, 0), (1, 1))
+    with pytest.raises(ValueError, match="running_mean"):
+        _cpu.batch_norm(x, None, None, np.zeros(6, np.float32)[::2], None, True, 0.1, 1e-5)
+    with pytest.raises(ValueError, match="bias"):
+        _cpu.conv_transpose2d(randn(rng, (1, 4, 2, 2), np.float32), w, np.zeros(1, np.float32),
+                              (1, 1), (0, 0), (0, 0), (1, 1))
