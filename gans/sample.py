@@ -1,0 +1,77 @@
+"""python -m gans.sample: images from a trained generator.
+
+    python -m gans.sample --checkpoint runs/dcgan/generator.ckpt --n 64 --out grid.png
+    python -m gans.sample --checkpoint runs/dcgan/generator.ckpt --interpolate --out walk.png
+
+--interpolate draws rows of images walking in a straight line from one latent point to another
+(--n rows of --steps images), which shows how smoothly the generator maps noise to garments.
+"""
+import argparse
+import sys
+
+import numpy as np
+
+import minigrad
+
+from . import images
+from .checkpoint import CheckpointError, load_generator
+
+
+def make_generator(name, settings):
+    """A freshly built generator of model `name` with the settings it was trained with."""
+    if name == "dcgan":
+        from .dcgan import make_generator_model
+        return make_generator_model(settings["latent_dim"])
+    if name == "gan":
+        from .gan import make_generator
+        return make_generator(settings["latent_dim"])
+    raise CheckpointError(f"unknown model {name!r} in the checkpoint (expected dcgan or gan)")
+
+
+def value_range(name):
+    return (0.0, 1.0) if name == "gan" else (-1.0, 1.0)
+
+
+def interpolation_noise(rng, rows, steps, latent_dim):
+    """(rows * steps, latent_dim): each row walks linearly from one random point to another."""
+    start, end = rng.standard_normal((2, rows, 1, latent_dim))
+    t = np.linspace(0, 1, steps)[None, :, None]
+    return ((1 - t) * start + t * end).reshape(rows * steps, latent_dim).astype(np.float32)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="a generator.ckpt or checkpoint.ckpt written by a trainer")
+    p.add_argument("--n", type=int, default=64, help="images (with --interpolate: rows)")
+    p.add_argument("--out", default="grid.png")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--interpolate", action="store_true", help="walk between two latent points per row")
+    p.add_argument("--steps", type=int, default=10, help="images per interpolation row")
+    p.add_argument("--npy", default=None, help="also save the images as a .npy (for gans.evaluate --images)")
+    args = p.parse_args(argv)
+    try:
+        name, settings, state_dict = load_generator(args.checkpoint)
+        generator = make_generator(name, settings)
+        generator.load_state_dict(state_dict)
+    except CheckpointError as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2)
+    generator.eval()
+    rng = np.random.default_rng(args.seed)
+    latent_dim = settings["latent_dim"]
+    if args.interpolate:
+        noise, nrow = interpolation_noise(rng, args.n, args.steps, latent_dim), args.steps
+    else:
+        noise, nrow = rng.standard_normal((args.n, latent_dim)).astype(np.float32), 8
+    with minigrad.no_grad():
+        fake = generator(minigrad.tensor(noise)).data
+    images.save_grid(fake, args.out, nrow=nrow, value_range=value_range(name))
+    if args.npy:
+        np.save(args.npy, images.to_uint8(fake, value_range(name)))
+    print(f"wrote {args.out} ({len(fake)} images from {args.checkpoint})")
+    return args.out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,269 @@
+"""The one training loop every GAN here shares: flags, data, progress bar, outputs, checkpoints, resume.
+
+A model file (dcgan.py, gan.py, ...) provides `build(args) -> GAN`: its two networks, their two
+optimizers and a `train_step(real_images) -> metrics` that reads like the lecture. Everything else
+happens here, once:
+
+    out/samples/epoch_001.png   64 samples from the same fixed noise, after every epoch
+                                (and step_000500.png every --sample-every steps)
+    out/progress.gif            those grids as an animation
+    out/losses.png              D and G loss per step, and their running means
+    out/metrics.csv             one row per step: losses, D(x), D(G(z)), images/s
+    out/checkpoint.ckpt         everything needed to continue exactly (written atomically)
+    out/generator.ckpt          the trained generator alone (for gans.sample and gans.evaluate)
+
+Exact resume: the network weights, both optimizers, minigrad's RNG state (noise, dropout) and the
+position in the data (the shuffle of epoch e is drawn from (seed, e), see data.Batches) are all in
+the checkpoint, so N steps in one run equal N/2 steps, a stop, `--resume`, and N/2 more, bit for bit.
+"""
+import argparse
+import dataclasses
+import glob
+import os
+import re
+import signal
+import sys
+import time
+from typing import Callable
+
+import numpy as np
+from tqdm import tqdm
+
+import minigrad
+
+from . import data, images
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+METRICS = ("step", "epoch", "loss_d", "loss_g", "d_x", "d_g_z", "images_per_s")
+SETTINGS = ("batch_size", "lr", "beta1", "beta2", "latent_dim", "seed", "limit")   # fixed for a run's life
+
+
+@dataclasses.dataclass
+class GAN:
+    """What a model file hands to the loop."""
+    name: str                                  # "dcgan": picks the builder when a checkpoint is reloaded
+    generator: object                          # nn.Module: noise (N, latent_dim) -> images (N, 1, 28, 28)
+    discriminator: object                      # nn.Module: images -> (N, 1)
+    opt_g: object
+    opt_d: object
+    train_step: Callable                       # real images Tensor -> dict(loss_d, loss_g, d_x, d_g_z)
+    latent_dim: int
+    value_range: tuple = (-1.0, 1.0)           # pixel range of the generator's output (tanh: -1..1)
+
+
+def apply_gradients(optimizer, grads_and_params):
+    """Keras's optimizer.apply_gradients: set each parameter's .grad, then take one step."""
+    for g, p in grads_and_params:
+        p.grad = g
+    optimizer.step()
+
+
+# ----------------------------------------------------------------------------- flags
+
+def make_parser(description, **defaults):
+    """The flags every trainer takes; `defaults` overrides the model's own (epochs, lr, ...)."""
+    p = argparse.ArgumentParser(description=description,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--epochs", type=float, default=10,
+                   help="passes over the training set (a fraction is an image budget: 0.5 = half the set)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="stop at this global step instead (steps before a --resume count)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-4, help="learning rate of both optimizers")
+    p.add_argument("--beta1", type=float, default=0.9, help="Adam's beta1 (unused by RMSprop)")
+    p.add_argument("--beta2", type=float, default=0.999, help="Adam's beta2 (unused by RMSprop)")
+    p.add_argument("--latent-dim", type=int, default=100, help="size of the noise vector z")
+    p.add_argument("--seed", type=int, default=0, help="seeds weights, noise, dropout and the data shuffle")
+    p.add_argument("--out", default="runs/gan", help="folder for samples, plots, metrics and checkpoints")
+    p.add_argument("--resume", nargs="?", const="", default=None, metavar="CHECKPOINT",
+                   help="continue from CHECKPOINT (default: OUT/checkpoint.ckpt)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--sample-every", type=int, default=0, metavar="N",
+                   help="also write a sample grid every N steps (0: only after each epoch)")
+    p.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
+                   help="also write a checkpoint every N steps (0: only after each epoch)")
+    p.add_argument("--data", default=data.DEFAULT_ROOT, metavar="DIR", help="folder with the Fashion-MNIST IDX files")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="train on the first N images only")
+    p.set_defaults(**defaults)
+    return p
+
+
+# ----------------------------------------------------------------------------- the loop
+
+def run(args, build):
+    """Train `build(args)` as the flags say; returns the step reached. Errors a user can fix exit(2)."""
+    try:
+        return _run(args, build)
+    except (data.DatasetError, CheckpointError, UserError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2)
+    except KeyboardInterrupt:
+        print("\nstopped without saving; --resume continues from the last checkpoint, if any", file=sys.stderr)
+        raise SystemExit(130)
+
+
+class UserError(RuntimeError):
+    pass
+
+
+def _run(args, build):
+    if args.device == "cuda":
+        raise UserError("--device cuda: minigrad has no GPU support yet; run with --device cpu (the default)")
+    os.makedirs(os.path.join(args.out, "samples"), exist_ok=True)
+    state = None
+    if args.resume is not None:
+        path = args.resume or os.path.join(args.out, "checkpoint.ckpt")
+        state = load_checkpoint(path)
+        for key in SETTINGS:                     # the run's settings come from the checkpoint
+            saved = state["settings"].get(key)
+            if getattr(args, key) != saved:
+                print(f"note: --{key.replace('_', '-')} {getattr(args, key)} ignored, the run goes on with {saved}")
+            setattr(args, key, saved)
+        print(f"resuming from {path} at step {state['step']}")
+
+    images_u8, labels = data.load("train", root=args.data, limit=args.limit)
+    minigrad.manual_seed(args.seed)
+    gan = build(args)
+    batches = data.Batches(images_u8, labels, args.batch_size, seed=args.seed, value_range=gan.value_range)
+    fixed_noise = np.random.default_rng((args.seed, 1)).standard_normal((64, gan.latent_dim)).astype(np.float32)
+    step = 0
+    if state is not None:
+        if state["model"] != gan.name:
+            raise UserError(f"{args.resume}: a {state['model']} checkpoint, but this trainer trains {gan.name}")
+        _restore(gan, state)
+        fixed_noise, step = state["fixed_noise"], int(state["step"])
+
+    spe = batches.steps_per_epoch
+    for path in _sample_files(args.out, spe):       # grids of an earlier run, or made after the checkpoint
+        if _step_of(path, spe) > step:
+            os.remove(path)
+    total = round(args.epochs * spe) if args.steps is None else args.steps
+    log = images.MetricsCSV(os.path.join(args.out, "metrics.csv"), METRICS,
+                            resume_step=step if state is not None else None)
+    bar = tqdm(total=total, initial=step, unit="step", dynamic_ncols=True, desc=gan.name)
+    speed = None
+    outcome = "finished"
+    with _StopOnCtrlC() as ctrl_c:
+        while step < total and not ctrl_c.pressed:
+            real, _ = batches.batch(step)
+            start = time.perf_counter()
+            metrics = gan.train_step(minigrad.tensor(real))
+            elapsed = time.perf_counter() - start
+            step += 1
+            rate = args.batch_size / elapsed
+            speed = rate if speed is None else 0.9 * speed + 0.1 * rate
+            row = {k: float(v.item() if hasattr(v, "item") else v) for k, v in metrics.items()}
+            log.write(dict(row, step=step, epoch=(step - 1) // spe + 1, images_per_s=rate))
+            bar.update(1)
+            bar.set_postfix_str(f"D {row['loss_d']:.3f}  G {row['loss_g']:.3f}  D(x) {row['d_x']:.2f}  "
+                                f"D(G(z)) {row['d_g_z']:.2f}  {speed:.0f} img/s")
+            end_of_epoch = step % spe == 0
+            if end_of_epoch:
+                _write_samples(gan, fixed_noise, args.out, f"epoch_{step // spe:03d}.png", step, spe)
+            elif args.sample_every and step % args.sample_every == 0:
+                _write_samples(gan, fixed_noise, args.out, f"step_{step:06d}.png", step, spe)
+            if end_of_epoch or (args.checkpoint_every and step % args.checkpoint_every == 0):
+                _save(gan, args, fixed_noise, step, spe)
+            if end_of_epoch:
+                _write_plots(args.out, spe)
+        if ctrl_c.pressed:
+            outcome = "stopped by Ctrl-C"
+    bar.close()
+    log.close()
+    if step % spe != 0:                             # the grid of where training stopped
+        _write_samples(gan, fixed_noise, args.out, f"step_{step:06d}.png", step, spe)
+    _save(gan, args, fixed_noise, step, spe)
+    _write_plots(args.out, spe)
+    save_checkpoint(os.path.join(args.out, "generator.ckpt"), _generator_only(gan, args))
+    print(f"{outcome} at step {step} (epoch {step / spe:.2f}); outputs in {args.out}/"
+          + (f"\ncontinue with: --resume {os.path.join(args.out, 'checkpoint.ckpt')}" if step < total else ""))
+    return step
+
+
+class _StopOnCtrlC:
+    """The first Ctrl-C asks the loop to stop after the current step (so the checkpoint is exact);
+    a second one stops at once, without saving."""
+
+    def __enter__(self):
+        self.pressed = False
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:                          # not the main thread: leave Ctrl-C alone
+            self._previous = None
+        return self
+
+    def _handle(self, signum, frame):
+        if self.pressed:
+            raise KeyboardInterrupt
+        self.pressed = True
+        print("\nCtrl-C: finishing this step, then saving a checkpoint (Ctrl-C again to quit without saving)",
+              file=sys.stderr)
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+# ----------------------------------------------------------------------------- outputs
+
+def _write_samples(gan, fixed_noise, out, name, step, spe):
+    gan.generator.eval()                            # batch norm uses its running statistics
+    with minigrad.no_grad():
+        fake = gan.generator(minigrad.tensor(fixed_noise)).data
+    gan.generator.train()
+    caption = f"{gan.name}  epoch {step / spe:.2f}  step {step}"
+    images.save_grid(fake, os.path.join(out, "samples", name), value_range=gan.value_range, caption=caption)
+
+
+def _sample_files(out, spe):
+    """The sample grids in the order they were made (epoch_003.png is step 3 * steps_per_epoch)."""
+    paths = [p for p in glob.glob(os.path.join(out, "samples", "*.png")) if _SAMPLE.fullmatch(os.path.basename(p))]
+    return sorted(paths, key=lambda p: _step_of(p, spe))
+
+
+_SAMPLE = re.compile(r"(epoch|step)_(\d+)\.png")
+
+
+def _step_of(path, spe):
+    kind, number = _SAMPLE.fullmatch(os.path.basename(path)).groups()
+    return int(number) * (spe if kind == "epoch" else 1)
+
+
+def _write_plots(out, spe):
+    images.save_gif(_sample_files(out, spe), os.path.join(out, "progress.gif"))
+    images.plot_losses(os.path.join(out, "metrics.csv"), os.path.join(out, "losses.png"))
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+def _settings(args):
+    return {key: getattr(args, key) for key in SETTINGS if getattr(args, key) is not None}
+
+
+def _save(gan, args, fixed_noise, step, spe):
+    save_checkpoint(os.path.join(args.out, "checkpoint.ckpt"), {
+        "model": gan.name,
+        "settings": _settings(args),
+        "step": step,
+        "epoch": step // spe,
+        "generator": gan.generator.state_dict(),
+        "discriminator": gan.discriminator.state_dict(),
+        "opt_g": gan.opt_g.state_dict(),
+        "opt_d": gan.opt_d.state_dict(),
+        "rng": minigrad.get_rng_state(),           # noise and dropout draws
+        "data_shuffle": {"seed": args.seed, "epoch": step // spe, "batch": step % spe},
+        "fixed_noise": fixed_noise,
+    })
+
+
+def _restore(gan, state):
+    gan.generator.load_state_dict(state["generator"])
+    gan.discriminator.load_state_dict(state["discriminator"])
+    gan.opt_g.load_state_dict(state["opt_g"])
+    gan.opt_d.load_state_dict(state["opt_d"])
+    minigrad.set_rng_state(state["rng"])
+
+
+def _generator_only(gan, args):
+    return {"model": gan.name, "settings": _settings(args), "generator": gan.generator.state_dict()}
