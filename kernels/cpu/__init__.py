@@ -12,6 +12,7 @@ measured 10-15% faster than the hand-written one in gemm.cpp on the layers' GEMM
 `set_gemm("builtin" | "blas")` switches; `python -m kernels.bench --gemm` compares them.
 """
 import importlib.util
+import os
 
 import numpy as np
 
@@ -26,6 +27,10 @@ def load():
     """This module, with the extension loaded; ImportError when kernels._cpu was not built."""
     global _ext
     if _ext is None:
+        # OpenMP threads spin for a while after each parallel loop by default; here they share 2 cores
+        # with the BLAS's own threads, and the spinning starves them. Passive waiting (read once, when the
+        # extension loads libgomp) measured faster on the DCGAN layers; an explicit setting wins.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             from .. import _cpu
         except ImportError as err:
