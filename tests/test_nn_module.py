@@ -193,3 +193,11 @@ def test_repr_matches_torch():
             lib.MaxPool2d(2), lib.AvgPool2d(3, 1, 1), lib.ModuleList([lib.Linear(1, 1)]))
 
     assert repr(build(nn)) == repr(build(tnn))
+
+
+def test_replacing_a_sequential_layer_keeps_its_position():
+    import minigrad.nn as nn
+    model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    model[1] = nn.Tanh()
+    assert [type(m).__name__ for m in model] == ["Linear", "Tanh", "Linear"]
+    assert list(model.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]

@@ -132,7 +132,8 @@ class Module:
     def add_module(self, name, module):
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {name!r} must be a Module or None, got {type(module).__name__}")
-        self._forget(name)
+        if name not in self._modules:                  # replacing a submodule keeps its place (Sequential order)
+            self._forget(name)
         self._modules[name] = module
 
     # ------------------------------------------------------------------ walking the tree
