@@ -6,12 +6,15 @@ needs output_padding=1 to double 7 -> 14 -> 28 exactly. Keras's LeakyReLU slope 
 (PyTorch's to 0.01), so it is written out.
 
 Train it with `python -m gans.train_dcgan` (the loop, outputs and checkpoints are in train.py).
+With `--loss`, `--n-critic` or a stabiliser flag the same two networks are trained by the gallery's
+configurable step instead (adversarial.py: D step, then G step, as in the PyTorch lecture).
 """
 import minigrad
 import minigrad.nn as nn
 import minigrad.nn.functional as F
 import minigrad.optim as optim
 
+from . import adversarial
 from .train import GAN, apply_gradients
 
 SLOPE = 0.3          # tf.keras.layers.LeakyReLU()'s default alpha
@@ -83,6 +86,9 @@ def make_train_step(generator, discriminator, generator_optimizer, discriminator
 
 
 def build(args):
+    if adversarial.uses_options(args):          # --loss, --n-critic or a stabiliser: the gallery's step
+        return adversarial.build_gan("dcgan", lambda: make_generator_model(args.latent_dim),
+                                     make_discriminator_model, args)
     generator = make_generator_model(args.latent_dim)
     discriminator = make_discriminator_model()
     generator_optimizer = optim.Adam(generator.parameters(), lr=args.lr, betas=(args.beta1, args.beta2))

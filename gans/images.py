@@ -7,21 +7,24 @@ from PIL import Image
 
 
 def to_uint8(images, value_range=(-1.0, 1.0)):
-    """float images (N, 1, H, W) or (N, H, W) in value_range -> uint8 (N, H, W), clipped."""
+    """float images (N, 1, H, W) or (N, H, W) in value_range -> uint8 (N, H, W), clipped;
+    colour images (N, 3, H, W) -> uint8 (N, H, W, 3)."""
     images = np.asarray(images, dtype=np.float64)
     if images.ndim == 4:
-        images = images[:, 0]
+        images = images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
     low, high = value_range
     return np.clip(np.rint((images - low) / (high - low) * 255.0), 0, 255).astype(np.uint8)
 
 
 def grid(images, nrow=8, padding=2, value_range=(-1.0, 1.0)):
-    """One uint8 picture (rows*(H+p)+p, nrow*(W+p)+p) tiling the images left to right, top to bottom."""
+    """One uint8 picture (rows*(H+p)+p, nrow*(W+p)+p) tiling the images left to right, top to bottom
+    (with a last axis of 3 for colour images)."""
     tiles = to_uint8(images, value_range)
-    n, h, w = tiles.shape
+    n, h, w = tiles.shape[:3]
     ncol = min(nrow, n)
     nrows = -(-n // ncol)
-    canvas = np.full((nrows * (h + padding) + padding, ncol * (w + padding) + padding), 255, np.uint8)
+    canvas = np.full((nrows * (h + padding) + padding, ncol * (w + padding) + padding) + tiles.shape[3:], 255,
+                     np.uint8)
     for i, tile in enumerate(tiles):
         r, c = divmod(i, ncol)
         top, left = padding + r * (h + padding), padding + c * (w + padding)
@@ -35,7 +38,7 @@ def save_grid(images, path, nrow=8, scale=4, value_range=(-1.0, 1.0), caption=No
     picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
     if caption:
         from PIL import ImageDraw
-        framed = Image.new("L", (picture.width, picture.height + 16), 255)
+        framed = Image.new(picture.mode, (picture.width, picture.height + 16), "white")
         framed.paste(picture, (0, 16))
         ImageDraw.Draw(framed).text((4, 2), caption, fill=0)
         picture = framed
@@ -46,7 +49,9 @@ def save_grid(images, path, nrow=8, scale=4, value_range=(-1.0, 1.0), caption=No
 
 def save_gif(png_paths, path, duration_ms=400):
     """An animated GIF of the PNGs in order (the last frame held twice as long), looping forever."""
-    frames = [Image.open(p).convert("L") for p in png_paths]
+    frames = [Image.open(p) for p in png_paths]
+    mode = "RGB" if any(f.mode == "RGB" for f in frames) else "L"          # grey grids stay grey
+    frames = [f.convert(mode) for f in frames]
     if not frames:
         return None
     durations = [duration_ms] * (len(frames) - 1) + [2 * duration_ms]

@@ -49,6 +49,17 @@ class GAN:
     train_step: Callable                       # real images Tensor -> dict(loss_d, loss_g, d_x, d_g_z)
     latent_dim: int
     value_range: tuple = (-1.0, 1.0)           # pixel range of the generator's output (tanh: -1..1)
+    conditional: bool = False                  # cgan: train_step(images, labels), G(noise, labels)
+    sampler: object = None                     # the network samples come from (an EMA of G); None: generator
+    n_samples: int = 64                        # the sample grid: n_samples images, nrow to a row
+    nrow: int = 8                              # (conditional: row r shows class r)
+    extra_state: object = None                 # more state to checkpoint: has state_dict() / load_state_dict()
+    # For models that are not "noise in, images out" (cyclegan); the defaults keep the behaviour above.
+    two_domains: bool = False                  # batches are (images of A, images of B): train_step(a, b)
+    make_samples: Callable = None              # () -> the images of a sample grid; None: G(fixed noise)
+    metrics: tuple = None                      # the names train_step returns (metrics.csv); None: METRICS
+    plot: tuple = ("loss_d", "loss_g")         # the metrics drawn in losses.png
+    end_of_epoch: Callable = None              # called with (epoch, out folder) after each epoch's outputs
 
 
 def apply_gradients(optimizer, grads_and_params):
@@ -90,10 +101,23 @@ def make_parser(description, **defaults):
 
 # ----------------------------------------------------------------------------- the loop
 
-def run(args, build):
-    """Train `build(args)` as the flags say; returns the step reached. Errors a user can fix exit(2)."""
+def fashion_mnist_batches(args, value_range):
+    """The loop's data unless a trainer passes its own: Fashion-MNIST's training split in minibatches."""
+    images_u8, labels = data.load("train", root=args.data, limit=args.limit)
+    return data.Batches(images_u8, labels, args.batch_size, seed=args.seed, value_range=value_range)
+
+
+def run(args, build, load_batches=fashion_mnist_batches, settings=()):
+    """Train `build(args)` as the flags say; returns the step reached. Errors a user can fix exit(2).
+
+    load_batches(args, value_range) gives the data: an object with steps_per_epoch and
+    batch(step) -> (images, labels), like data.Batches (folder_data.FolderBatches for --arch dcgan64).
+    settings: names of the model's own flags that are fixed for a run's life (its network sizes);
+    they are checkpointed and restored by --resume along with SETTINGS.
+    """
+    args.model_settings = tuple(settings)
     try:
-        return _run(args, build)
+        return _run(args, build, load_batches)
     except (data.DatasetError, CheckpointError, UserError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2)
@@ -106,7 +130,7 @@ class UserError(RuntimeError):
     pass
 
 
-def _run(args, build):
+def _run(args, build, load_batches):
     if args.device == "cuda":
         raise UserError("--device cuda: minigrad has no GPU support yet; run with --device cpu (the default)")
     os.makedirs(os.path.join(args.out, "samples"), exist_ok=True)
@@ -114,18 +138,18 @@ def _run(args, build):
     if args.resume is not None:
         path = args.resume or os.path.join(args.out, "checkpoint.ckpt")
         state = load_checkpoint(path)
-        for key in SETTINGS:                     # the run's settings come from the checkpoint
+        for key in _setting_keys(args):          # the run's settings come from the checkpoint
             saved = state["settings"].get(key)
             if getattr(args, key) != saved:
                 print(f"note: --{key.replace('_', '-')} {getattr(args, key)} ignored, the run goes on with {saved}")
             setattr(args, key, saved)
         print(f"resuming from {path} at step {state['step']}")
 
-    images_u8, labels = data.load("train", root=args.data, limit=args.limit)
     minigrad.manual_seed(args.seed)
     gan = build(args)
-    batches = data.Batches(images_u8, labels, args.batch_size, seed=args.seed, value_range=gan.value_range)
-    fixed_noise = np.random.default_rng((args.seed, 1)).standard_normal((64, gan.latent_dim)).astype(np.float32)
+    batches = load_batches(args, gan.value_range)
+    fixed_noise = np.random.default_rng((args.seed, 1)).standard_normal(
+        (gan.n_samples, gan.latent_dim)).astype(np.float32)
     step = 0
     if state is not None:
         if state["model"] != gan.name:
@@ -138,16 +162,19 @@ def _run(args, build):
         if _step_of(path, spe) > step:
             os.remove(path)
     total = round(args.epochs * spe) if args.steps is None else args.steps
-    log = images.MetricsCSV(os.path.join(args.out, "metrics.csv"), METRICS,
+    columns = METRICS if gan.metrics is None else ("step", "epoch", *gan.metrics, "images_per_s")
+    log = images.MetricsCSV(os.path.join(args.out, "metrics.csv"), columns,
                             resume_step=step if state is not None else None)
     bar = tqdm(total=total, initial=step, unit="step", dynamic_ncols=True, desc=gan.name)
     speed = None
     outcome = "finished"
     with _StopOnCtrlC() as ctrl_c:
         while step < total and not ctrl_c.pressed:
-            real, _ = batches.batch(step)
+            real, labels = batches.batch(step)
+            inputs = (minigrad.tensor(real), minigrad.tensor(labels)) if gan.conditional or gan.two_domains \
+                else (minigrad.tensor(real),)
             start = time.perf_counter()
-            metrics = gan.train_step(minigrad.tensor(real))
+            metrics = gan.train_step(*inputs)
             elapsed = time.perf_counter() - start
             step += 1
             rate = args.batch_size / elapsed
@@ -155,8 +182,11 @@ def _run(args, build):
             row = {k: float(v.item() if hasattr(v, "item") else v) for k, v in metrics.items()}
             log.write(dict(row, step=step, epoch=(step - 1) // spe + 1, images_per_s=rate))
             bar.update(1)
-            bar.set_postfix_str(f"D {row['loss_d']:.3f}  G {row['loss_g']:.3f}  D(x) {row['d_x']:.2f}  "
-                                f"D(G(z)) {row['d_g_z']:.2f}  {speed:.0f} img/s")
+            if gan.metrics is None:
+                bar.set_postfix_str(f"D {row['loss_d']:.3f}  G {row['loss_g']:.3f}  D(x) {row['d_x']:.2f}  "
+                                    f"D(G(z)) {row['d_g_z']:.2f}  {speed:.0f} img/s")
+            else:                                   # the model's first four metrics
+                bar.set_postfix_str("  ".join(f"{k} {row[k]:.3f}" for k in gan.metrics[:4]) + f"  {speed:.0f} img/s")
             end_of_epoch = step % spe == 0
             if end_of_epoch:
                 _write_samples(gan, fixed_noise, args.out, f"epoch_{step // spe:03d}.png", step, spe)
@@ -165,7 +195,9 @@ def _run(args, build):
             if end_of_epoch or (args.checkpoint_every and step % args.checkpoint_every == 0):
                 _save(gan, args, fixed_noise, step, spe)
             if end_of_epoch:
-                _write_plots(args.out, spe)
+                _write_plots(args.out, spe, gan.plot)
+                if gan.end_of_epoch is not None:
+                    gan.end_of_epoch(step // spe, args.out)
         if ctrl_c.pressed:
             outcome = "stopped by Ctrl-C"
     bar.close()
@@ -173,7 +205,7 @@ def _run(args, build):
     if step % spe != 0:                             # the grid of where training stopped
         _write_samples(gan, fixed_noise, args.out, f"step_{step:06d}.png", step, spe)
     _save(gan, args, fixed_noise, step, spe)
-    _write_plots(args.out, spe)
+    _write_plots(args.out, spe, gan.plot)
     save_checkpoint(os.path.join(args.out, "generator.ckpt"), _generator_only(gan, args))
     print(f"{outcome} at step {step} (epoch {step / spe:.2f}); outputs in {args.out}/"
           + (f"\ncontinue with: --resume {os.path.join(args.out, 'checkpoint.ckpt')}" if step < total else ""))
@@ -208,12 +240,25 @@ class _StopOnCtrlC:
 # ----------------------------------------------------------------------------- outputs
 
 def _write_samples(gan, fixed_noise, out, name, step, spe):
-    gan.generator.eval()                            # batch norm uses its running statistics
-    with minigrad.no_grad():
-        fake = gan.generator(minigrad.tensor(fixed_noise)).data
-    gan.generator.train()
+    if gan.make_samples is not None:
+        fake = gan.make_samples()
+    else:
+        fake = _generate(gan, fixed_noise)
     caption = f"{gan.name}  epoch {step / spe:.2f}  step {step}"
-    images.save_grid(fake, os.path.join(out, "samples", name), value_range=gan.value_range, caption=caption)
+    images.save_grid(fake, os.path.join(out, "samples", name), nrow=gan.nrow, value_range=gan.value_range,
+                     caption=caption)
+
+
+def _generate(gan, fixed_noise):
+    sampler = gan.sampler or gan.generator
+    inputs = [minigrad.tensor(fixed_noise)]
+    if gan.conditional:                             # row r of the grid shows class r
+        inputs.append(minigrad.tensor(np.arange(len(fixed_noise)) // gan.nrow % 10))
+    sampler.eval()                                  # batch norm uses its running statistics
+    with minigrad.no_grad():
+        fake = sampler(*inputs).data
+    sampler.train()
+    return fake
 
 
 def _sample_files(out, spe):
@@ -230,15 +275,20 @@ def _step_of(path, spe):
     return int(number) * (spe if kind == "epoch" else 1)
 
 
-def _write_plots(out, spe):
+def _write_plots(out, spe, columns=("loss_d", "loss_g")):
     images.save_gif(_sample_files(out, spe), os.path.join(out, "progress.gif"))
-    images.plot_losses(os.path.join(out, "metrics.csv"), os.path.join(out, "losses.png"))
+    images.plot_losses(os.path.join(out, "metrics.csv"), os.path.join(out, "losses.png"), columns)
 
 
 # ----------------------------------------------------------------------------- checkpoints
 
+def _setting_keys(args):
+    """SETTINGS and the model's own fixed flags (run's `settings`)."""
+    return SETTINGS + getattr(args, "model_settings", ())
+
+
 def _settings(args):
-    return {key: getattr(args, key) for key in SETTINGS if getattr(args, key) is not None}
+    return {key: getattr(args, key) for key in _setting_keys(args) if getattr(args, key) is not None}
 
 
 def _save(gan, args, fixed_noise, step, spe):
@@ -254,6 +304,7 @@ def _save(gan, args, fixed_noise, step, spe):
         "rng": minigrad.get_rng_state(),           # noise and dropout draws
         "data_shuffle": {"seed": args.seed, "epoch": step // spe, "batch": step % spe},
         "fixed_noise": fixed_noise,
+        **({"extra": gan.extra_state.state_dict()} if gan.extra_state is not None else {}),
     })
 
 
@@ -262,8 +313,11 @@ def _restore(gan, state):
     gan.discriminator.load_state_dict(state["discriminator"])
     gan.opt_g.load_state_dict(state["opt_g"])
     gan.opt_d.load_state_dict(state["opt_d"])
+    if gan.extra_state is not None:
+        gan.extra_state.load_state_dict(state["extra"])
     minigrad.set_rng_state(state["rng"])
 
 
 def _generator_only(gan, args):
-    return {"model": gan.name, "settings": _settings(args), "generator": gan.generator.state_dict()}
+    generator = gan.sampler or gan.generator
+    return {"model": gan.name, "settings": _settings(args), "generator": generator.state_dict()}
