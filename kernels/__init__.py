@@ -36,7 +36,7 @@ import sys
 
 NAMES = ("conv2d", "conv_transpose2d", "conv2d_weight", "batch_norm", "batch_norm_backward",
          "leaky_relu", "leaky_relu_backward")
-BACKENDS = ("numpy", "cpp")
+BACKENDS = ("numpy", "cpp", "cuda")
 
 _active = None       # the backend module in use, chosen on first use
 
@@ -48,6 +48,9 @@ def _load(name):
     if name == "cpp":
         from . import cpu
         return cpu.load()          # raises ImportError when the extension was not built
+    if name == "cuda":
+        from . import cuda
+        return cuda.load()         # raises ImportError without CuPy or a GPU; takes CuPy arrays
     raise ValueError(f"unknown kernel backend {name!r}; choose one of {', '.join(BACKENDS)}")
 
 
