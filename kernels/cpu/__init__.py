@@ -16,6 +16,8 @@ import os
 
 import numpy as np
 
+from .. import checks
+
 __all__ = ["load", "set_gemm", "conv2d", "conv_transpose2d", "conv2d_weight", "batch_norm",
            "batch_norm_backward", "leaky_relu", "leaky_relu_backward"]
 
@@ -84,38 +86,12 @@ def _arrays(op, **named):
     return out
 
 
-def _pair(op, name, value, minimum):
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v >= minimum for v in pair):
-        raise ValueError(f"{op}: {name} must be an int or a pair of ints >= {minimum}, got {value!r}")
-    return tuple(int(v) for v in pair)
-
-
-def _ndim(op, name, a, ndim, layout):
-    if a.ndim != ndim:
-        raise ValueError(f"{op}: {name} must be {ndim}-D {layout}, got shape {a.shape}")
-
-
-def _vector(op, name, a, n, of):
-    if a is not None and a.shape != (n,):
-        raise ValueError(f"{op}: {name} has shape {a.shape} but {of} has {n} channels, so expected ({n},)")
-
-
-def _geometry(op, stride, padding, dilation):
-    return (_pair(op, "stride", stride, 1), _pair(op, "padding", padding, 0), _pair(op, "dilation", dilation, 1))
-
-
 # ---- the contract
 
 def conv2d(x, weight, bias, stride, padding, dilation):
     x, weight, bias = _arrays("conv2d", x=x, weight=weight, bias=bias)
-    _ndim("conv2d", "input", x, 4, "(N, C, H, W)")
-    _ndim("conv2d", "weight", weight, 4, "(O, C, kh, kw)")
-    if x.shape[1] != weight.shape[1]:
-        raise ValueError(f"conv2d: input has {x.shape[1]} channels but weight expects {weight.shape[1]} "
-                         f"(input {x.shape}, weight {weight.shape})")
-    _vector("conv2d", "bias", bias, weight.shape[0], "weight")
-    stride, padding, dilation = _geometry("conv2d", stride, padding, dilation)
+    checks.conv2d_shapes(x, weight, bias)
+    stride, padding, dilation = checks.geometry("conv2d", stride, padding, dilation)
     for axis in (0, 1):
         if x.shape[2 + axis] + 2 * padding[axis] < dilation[axis] * (weight.shape[2 + axis] - 1) + 1:
             raise ValueError(f"conv2d: the kernel {weight.shape[2:]} (dilation {dilation}) is larger than the "
@@ -125,14 +101,9 @@ def conv2d(x, weight, bias, stride, padding, dilation):
 
 def conv_transpose2d(x, weight, bias, stride, padding, output_padding, dilation):
     x, weight, bias = _arrays("conv_transpose2d", x=x, weight=weight, bias=bias)
-    _ndim("conv_transpose2d", "input", x, 4, "(N, O, H, W)")
-    _ndim("conv_transpose2d", "weight", weight, 4, "(O, C, kh, kw)")
-    if x.shape[1] != weight.shape[0]:
-        raise ValueError(f"conv_transpose2d: input has {x.shape[1]} channels but weight expects {weight.shape[0]} "
-                         f"(input {x.shape}, weight {weight.shape})")
-    _vector("conv_transpose2d", "bias", bias, weight.shape[1], "weight's dim 1")
-    stride, padding, dilation = _geometry("conv_transpose2d", stride, padding, dilation)
-    output_padding = _pair("conv_transpose2d", "output_padding", output_padding, 0)
+    checks.conv_transpose2d_shapes(x, weight, bias)
+    stride, padding, dilation = checks.geometry("conv_transpose2d", stride, padding, dilation)
+    output_padding = checks.pair("conv_transpose2d", "output_padding", output_padding, 0)
     for axis in (0, 1):
         size = ((x.shape[2 + axis] - 1) * stride[axis] - 2 * padding[axis]
                 + dilation[axis] * (weight.shape[2 + axis] - 1) + output_padding[axis] + 1)
@@ -144,14 +115,14 @@ def conv_transpose2d(x, weight, bias, stride, padding, output_padding, dilation)
 
 def conv2d_weight(x, grad_y, weight_shape, stride, padding, dilation):
     x, grad_y = _arrays("conv2d_weight", x=x, grad_y=grad_y)
-    _ndim("conv2d_weight", "input", x, 4, "(N, C, H, W)")
-    _ndim("conv2d_weight", "grad_y", grad_y, 4, "(N, O, Ho, Wo)")
+    checks.ndim("conv2d_weight", "input", x, 4, "(N, C, H, W)")
+    checks.ndim("conv2d_weight", "grad_y", grad_y, 4, "(N, O, Ho, Wo)")
     weight_shape = tuple(int(n) for n in weight_shape)
     if len(weight_shape) != 4 or x.shape[0] != grad_y.shape[0] or x.shape[1] != weight_shape[1] \
             or grad_y.shape[1] != weight_shape[0] or min(weight_shape[2:]) < 1:
         raise ValueError(f"conv2d_weight: input {x.shape} and grad_y {grad_y.shape} do not fit weight_shape "
                          f"{weight_shape} (expected (N, C, H, W), (N, O, Ho, Wo) and (O, C, kh, kw))")
-    stride, padding, dilation = _geometry("conv2d_weight", stride, padding, dilation)
+    stride, padding, dilation = checks.geometry("conv2d_weight", stride, padding, dilation)
     return _extension().conv2d_weight(x, grad_y, weight_shape, stride, padding, dilation)
 
 
@@ -161,7 +132,7 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum, ep
         raise ValueError(f"batch_norm: input must be (N, C, *), got shape {x.shape}")
     C = x.shape[1]
     for name, a in (("gamma", gamma), ("beta", beta), ("running_mean", running_mean), ("running_var", running_var)):
-        _vector("batch_norm", name, None if a is None else np.asarray(a), C, "input")
+        checks.vector("batch_norm", name, None if a is None else np.asarray(a), C, "input")
     if not training and (running_mean is None or running_var is None):
         raise ValueError("batch_norm: eval mode (training=False) needs running_mean and running_var")
     # The running statistics are updated in place; C++ writes into them directly when it can, else into
@@ -184,7 +155,7 @@ def batch_norm_backward(grad_y, x, gamma, mean, invstd, training, needs):
         raise ValueError(f"batch_norm_backward: grad_y {grad_y.shape} and input {x.shape} must share one "
                          "(N, C, *) shape")
     for name, a in (("gamma", gamma), ("mean", mean), ("invstd", invstd)):
-        _vector("batch_norm_backward", name, a, x.shape[1], "input")
+        checks.vector("batch_norm_backward", name, a, x.shape[1], "input")
     needs = tuple(bool(n) for n in needs)
     if len(needs) != 3:
         raise ValueError(f"batch_norm_backward: needs must be 3 bools (x, gamma, beta), got {needs}")

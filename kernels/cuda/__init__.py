@@ -20,6 +20,8 @@ import sys
 
 import numpy as np
 
+from .. import checks
+
 __all__ = ["load", "conv2d", "conv_transpose2d", "conv2d_weight", "batch_norm", "batch_norm_backward",
            "leaky_relu", "leaky_relu_backward"]
 
@@ -120,27 +122,6 @@ def _arrays(op, **named):
     return out
 
 
-def _pair(op, name, value, minimum):
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v >= minimum for v in pair):
-        raise ValueError(f"{op}: {name} must be an int or a pair of ints >= {minimum}, got {value!r}")
-    return tuple(int(v) for v in pair)
-
-
-def _geometry(op, stride, padding, dilation):
-    return (_pair(op, "stride", stride, 1), _pair(op, "padding", padding, 0), _pair(op, "dilation", dilation, 1))
-
-
-def _ndim(op, name, a, ndim, layout):
-    if a.ndim != ndim:
-        raise ValueError(f"{op}: {name} must be {ndim}-D {layout}, got shape {a.shape}")
-
-
-def _vector(op, name, a, n, of):
-    if a is not None and a.shape != (n,):
-        raise ValueError(f"{op}: {name} has shape {a.shape} but {of} has {n} channels, so expected ({n},)")
-
-
 def _conv_out(size, k, s, p, d):
     return (size + 2 * p - d * (k - 1) - 1) // s + 1
 
@@ -155,13 +136,8 @@ def _groups(N, per_sample):
 
 def conv2d(x, weight, bias, stride, padding, dilation):
     x, weight, bias = _arrays("conv2d", x=x, weight=weight, bias=bias)
-    _ndim("conv2d", "input", x, 4, "(N, C, H, W)")
-    _ndim("conv2d", "weight", weight, 4, "(O, C, kh, kw)")
-    if x.shape[1] != weight.shape[1]:
-        raise ValueError(f"conv2d: input has {x.shape[1]} channels but weight expects {weight.shape[1]} "
-                         f"(input {x.shape}, weight {weight.shape})")
-    _vector("conv2d", "bias", bias, weight.shape[0], "weight")
-    (sh, sw), (ph, pw), (dh, dw) = _geometry("conv2d", stride, padding, dilation)
+    checks.conv2d_shapes(x, weight, bias)
+    (sh, sw), (ph, pw), (dh, dw) = checks.geometry("conv2d", stride, padding, dilation)
     N, C, H, W = x.shape
     O, _, kh, kw = weight.shape
     Ho, Wo = _conv_out(H, kh, sh, ph, dh), _conv_out(W, kw, sw, pw, dw)
@@ -183,14 +159,9 @@ def conv2d(x, weight, bias, stride, padding, dilation):
 
 def conv_transpose2d(x, weight, bias, stride, padding, output_padding, dilation):
     x, weight, bias = _arrays("conv_transpose2d", x=x, weight=weight, bias=bias)
-    _ndim("conv_transpose2d", "input", x, 4, "(N, O, H, W)")
-    _ndim("conv_transpose2d", "weight", weight, 4, "(O, C, kh, kw)")
-    if x.shape[1] != weight.shape[0]:
-        raise ValueError(f"conv_transpose2d: input has {x.shape[1]} channels but weight expects {weight.shape[0]} "
-                         f"(input {x.shape}, weight {weight.shape})")
-    _vector("conv_transpose2d", "bias", bias, weight.shape[1], "weight's dim 1")
-    stride, padding, dilation = _geometry("conv_transpose2d", stride, padding, dilation)
-    output_padding = _pair("conv_transpose2d", "output_padding", output_padding, 0)
+    checks.conv_transpose2d_shapes(x, weight, bias)
+    stride, padding, dilation = checks.geometry("conv_transpose2d", stride, padding, dilation)
+    output_padding = checks.pair("conv_transpose2d", "output_padding", output_padding, 0)
     N, O, H, W = x.shape
     _, C, kh, kw = weight.shape
     out = []
@@ -217,14 +188,14 @@ def conv_transpose2d(x, weight, bias, stride, padding, output_padding, dilation)
 
 def conv2d_weight(x, grad_y, weight_shape, stride, padding, dilation):
     x, grad_y = _arrays("conv2d_weight", x=x, grad_y=grad_y)
-    _ndim("conv2d_weight", "input", x, 4, "(N, C, H, W)")
-    _ndim("conv2d_weight", "grad_y", grad_y, 4, "(N, O, Ho, Wo)")
+    checks.ndim("conv2d_weight", "input", x, 4, "(N, C, H, W)")
+    checks.ndim("conv2d_weight", "grad_y", grad_y, 4, "(N, O, Ho, Wo)")
     weight_shape = tuple(int(n) for n in weight_shape)
     if len(weight_shape) != 4 or x.shape[0] != grad_y.shape[0] or x.shape[1] != weight_shape[1] \
             or grad_y.shape[1] != weight_shape[0] or min(weight_shape[2:]) < 1:
         raise ValueError(f"conv2d_weight: input {x.shape} and grad_y {grad_y.shape} do not fit weight_shape "
                          f"{weight_shape} (expected (N, C, H, W), (N, O, Ho, Wo) and (O, C, kh, kw))")
-    (sh, sw), (ph, pw), (dh, dw) = _geometry("conv2d_weight", stride, padding, dilation)
+    (sh, sw), (ph, pw), (dh, dw) = checks.geometry("conv2d_weight", stride, padding, dilation)
     N, C, H, W = x.shape
     O, _, kh, kw = weight_shape
     _, _, Ho, Wo = grad_y.shape
@@ -249,7 +220,7 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum, ep
         raise ValueError(f"batch_norm: input must be (N, C, *), got shape {x.shape}")
     N, C, S = x.shape[0], x.shape[1], math.prod(x.shape[2:])
     for name, a in (("gamma", gamma), ("beta", beta), ("running_mean", running_mean), ("running_var", running_var)):
-        _vector("batch_norm", name, a, C, "input")
+        checks.vector("batch_norm", name, a, C, "input")
     if not training and (running_mean is None or running_var is None):
         raise ValueError("batch_norm: eval mode (training=False) needs running_mean and running_var")
     for name, a in (("running_mean", running_mean), ("running_var", running_var)):
@@ -278,7 +249,7 @@ def batch_norm_backward(grad_y, x, gamma, mean, invstd, training, needs):
                          "(N, C, *) shape")
     N, C, S = x.shape[0], x.shape[1], math.prod(x.shape[2:])
     for name, a in (("gamma", gamma), ("mean", mean), ("invstd", invstd)):
-        _vector("batch_norm_backward", name, a, C, "input")
+        checks.vector("batch_norm_backward", name, a, C, "input")
     needs = tuple(bool(n) for n in needs)
     if len(needs) != 3:
         raise ValueError(f"batch_norm_backward: needs must be 3 bools (x, gamma, beta), got {needs}")
