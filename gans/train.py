@@ -91,8 +91,8 @@ def make_parser(description, **defaults):
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--sample-every", type=int, default=0, metavar="N",
                    help="also write a sample grid every N steps (0: only after each epoch)")
-    p.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
-                   help="also write a checkpoint every N steps (0: only after each epoch)")
+    p.add_argument("--checkpoint-every", type=int, default=200, metavar="N",
+                   help="also write a checkpoint every N steps (0: only after each epoch and on Ctrl-C)")
     p.add_argument("--data", default=data.DEFAULT_ROOT, metavar="DIR", help="folder with the Fashion-MNIST IDX files")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="train on the first N images only")
     p.set_defaults(**defaults)
