@@ -13,11 +13,10 @@ from hypothesis import strategies as st
 _cpu = pytest.importorskip("kernels._cpu", reason="C++ kernels not built (pip install -e .)")
 
 from kernels import cpu as cpu_backend  # noqa: E402
+from kernel_cases import DTYPES, TOL, assert_close, conv_cases, randn  # noqa: F401
 from kernels import reference as ref  # noqa: E402
 
 cpu = cpu_backend.load()
-TOL = {np.float32: 1e-5, np.float64: 1e-12}
-DTYPES = [np.float32, np.float64]
 GEMMS = ["builtin", "blas"]
 
 
@@ -28,31 +27,6 @@ def gemm(request):
     cpu.set_gemm(request.param)
     yield request.param
     cpu.set_gemm(cpu_backend.DEFAULT_GEMM)
-
-
-def assert_close(out, expected, dtype):
-    assert out.shape == expected.shape and out.dtype == expected.dtype
-    scale = max(np.linalg.norm(expected.astype(np.float64)), 1e-30)
-    err = np.linalg.norm(out.astype(np.float64) - expected) / scale
-    assert err <= TOL[dtype], f"relative error {err:.3g} > {TOL[dtype]}"
-
-
-def randn(rng, shape, dtype):
-    return rng.standard_normal(shape).astype(dtype)
-
-
-@st.composite
-def conv_cases(draw):
-    """A conv2d geometry whose output is at least 1x1."""
-    k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
-    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
-    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-    smallest = [max(1, dilation[a] * (k[a] - 1) + 1 - 2 * padding[a]) for a in (0, 1)]
-    H, W = (smallest[a] + draw(st.integers(0, 7)) for a in (0, 1))
-    N, C, O = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 5))
-    return dict(N=N, C=C, O=O, H=H, W=W, k=k, stride=stride, padding=padding, dilation=dilation,
-                bias=draw(st.booleans()), dtype=draw(st.sampled_from(DTYPES)), seed=draw(st.integers(0, 2**16)))
 
 
 @given(case=conv_cases())

@@ -24,10 +24,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import kernels.cuda as cuda
+from kernel_cases import DTYPES, TOL, assert_close, conv_cases, randn  # noqa: F401
 from kernels import reference as ref
 
-TOL = {np.float32: 1e-5, np.float64: 1e-12}
-DTYPES = [np.float32, np.float64]
 NVCC = shutil.which("nvcc") or next((p for p in ["/usr/local/cuda/bin/nvcc"] if os.path.exists(p)), None)
 # The backend fixture is safe to share between examples: every allocation is poisoned afresh.
 FIXTURE_OK = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
@@ -210,33 +209,8 @@ def backend(request, monkeypatch):
     return kernels, cupy.asarray, cupy.asnumpy
 
 
-def assert_close(out, expected, dtype):
-    assert out.shape == expected.shape and out.dtype == expected.dtype
-    scale = max(np.linalg.norm(expected.astype(np.float64)), 1e-30)
-    err = np.linalg.norm(out.astype(np.float64) - expected) / scale
-    assert err <= TOL[dtype], f"relative error {err:.3g} > {TOL[dtype]}"
-
-
-def randn(rng, shape, dtype):
-    return rng.standard_normal(shape).astype(dtype)
-
-
-@st.composite
-def conv_cases(draw):
-    """A conv2d geometry whose output is at least 1x1."""
-    k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
-    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
-    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-    smallest = [max(1, dilation[a] * (k[a] - 1) + 1 - 2 * padding[a]) for a in (0, 1)]
-    H, W = (smallest[a] + draw(st.integers(0, 6)) for a in (0, 1))
-    N, C, O = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 4))
-    return dict(N=N, C=C, O=O, H=H, W=W, k=k, stride=stride, padding=padding, dilation=dilation,
-                bias=draw(st.booleans()), dtype=draw(st.sampled_from(DTYPES)), seed=draw(st.integers(0, 2**16)))
-
-
 @FIXTURE_OK
-@given(case=conv_cases())
+@given(case=conv_cases(extra=6, channels=3, outputs=4))
 def test_conv2d_and_weight_grad_match_reference(backend, case):
     k, dev, host = backend
     rng, dt = np.random.default_rng(case["seed"]), case["dtype"]
@@ -255,7 +229,7 @@ def test_conv2d_and_weight_grad_match_reference(backend, case):
 
 
 @FIXTURE_OK
-@given(case=conv_cases(), data=st.data())
+@given(case=conv_cases(extra=6, channels=3, outputs=4), data=st.data())
 def test_conv_transpose2d_matches_reference(backend, case, data):
     k, dev, host = backend
     rng, dt = np.random.default_rng(case["seed"]), case["dtype"]
