@@ -25,6 +25,7 @@ Notes (2-core AMD EPYC with AVX-512, shared with other jobs, so +-20% noise):
     per-sample GEMM has only 16..49 columns and re-reads the whole weight matrix per sample.
 """
 import argparse
+import importlib.util
 import os
 import statistics
 import time
@@ -175,17 +176,16 @@ def main(argv=None):
     other_gemm = "builtin" if cpu_backend.DEFAULT_GEMM == "blas" else "blas"
     if args.gemm:
         backends["cpp+" + other_gemm] = numpy_like(cpu)
-    try:
-        import torch
-        torch.set_num_threads(args.threads)
-        backends["torch"] = torch_like(torch)
-    except ImportError:
-        torch = None
+    # PyTorch is imported only after every minigrad timing (below): once loaded and run, its OpenMP
+    # threads keep spinning on the cores and slowed our C++ kernels several-fold in the same process.
+    torch_found = importlib.util.find_spec("torch") is not None
+    if torch_found:
+        backends["torch"] = None
 
     peak = matmul_gflops(repeats)
     print(f"cores {os.cpu_count()}, threads {args.threads} (OPENBLAS_NUM_THREADS="
           f"{os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}), C++ kernels: {_cpu.simd}, {_cpu.num_threads()} OpenMP threads, "
-          f"GEMM {cpu_backend.DEFAULT_GEMM}; torch {torch.__version__ if torch else 'not installed'}")
+          f"GEMM {cpu_backend.DEFAULT_GEMM}; torch {'installed' if torch_found else 'not installed'}")
     print(f"numpy float32 matmul 1024x1024: {peak:.1f} GFLOP/s; all arrays float32; times are medians of {repeats}")
     names = list(backends)
     header = f"{'layer':34s} {'pass':4s} " + " ".join(f"{n + ' ms':>11s}" for n in names)
@@ -193,17 +193,25 @@ def main(argv=None):
     print(header)
     print("-" * len(header))
     rng = np.random.default_rng(0)
+    cases = []
     for name, kind, *shape in layers():
         if args.quick and not name.startswith("28"):
             continue
         x = rng.standard_normal(shape[0]).astype(np.float32)
         extra = [rng.standard_normal(shape[1]).astype(np.float32)] + list(shape[2:]) if kind in (Conv, ConvT) else []
-        times = {}
-        for backend, make in backends.items():
+        cases.append((name, kind, shape, x, extra, {}))
+    # every minigrad timing is taken before PyTorch is even imported (see above)
+    for backend in sorted(backends, key=lambda n: n == "torch"):
+        if backend == "torch":
+            import torch
+            torch.set_num_threads(args.threads)
+            backends["torch"] = torch_like(torch)
+        for name, kind, shape, x, extra, times in cases:
             cpu.set_gemm(other_gemm if backend == "cpp+" + other_gemm else cpu_backend.DEFAULT_GEMM)
-            fwd, bwd = make[kind](x, *extra)
+            fwd, bwd = backends[backend][kind](x, *extra)
             times[backend] = (median_ms(fwd, repeats), median_ms(bwd, repeats))
-        cpu.set_gemm(cpu_backend.DEFAULT_GEMM)
+    cpu.set_gemm(cpu_backend.DEFAULT_GEMM)
+    for name, kind, shape, x, extra, times in cases:
         gflop = conv_gflop(kind, shape[0], *shape[1:]) if kind in (Conv, ConvT) else None
         for i, label in enumerate(("fwd", "bwd")):
             row = f"{name if i == 0 else '':34s} {label:4s} " + " ".join(f"{times[n][i]:11.3f}" for n in names)
@@ -212,7 +220,6 @@ def main(argv=None):
                 rate = gflop * (1 if i == 0 else 2) / (times["cpp"][i] / 1e3)
                 row += f" {rate:9.1f} {100 * rate / peak:5.0f}%"
             print(row)
-
 
 if __name__ == "__main__":
     main()
