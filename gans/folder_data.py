@@ -13,7 +13,7 @@ import sys
 import numpy as np
 
 from . import data
-from .image_folders import EXTENSIONS, load_picture
+from .image_folders import EXTENSIONS, read_pictures
 
 IMAGE_SIZE = 64
 
@@ -29,27 +29,13 @@ def find_pictures(root):
     return paths
 
 
-def load_pictures(root, image_size=64, limit=None, warn=None):
+def load_pictures(root, image_size=64, limit=None):
     """uint8 (N, 3, image_size, image_size) of the readable pictures under root; unreadable ones skipped."""
-    warn = warn or (lambda message: print(message, file=sys.stderr))
     paths = find_pictures(root)
     if not paths:
         raise data.DatasetError(f"{root}: no pictures found in it or its subfolders "
                                 f"(looked for {', '.join(EXTENSIONS)})")
-    pictures, skipped = [], []
-    for path in paths:
-        if limit is not None and len(pictures) >= limit:
-            break
-        try:
-            pictures.append(load_picture(path, image_size, channels=3))
-        except data.DatasetError as err:
-            skipped.append(str(err))
-    if skipped:
-        warn(f"warning: skipped {len(skipped)} of {len(pictures) + len(skipped)} files that could not be read "
-             f"(first: {skipped[0]})")
-    if not pictures:
-        raise data.DatasetError(f"{root}: none of the {len(paths)} picture files could be read")
-    return np.stack(pictures)
+    return read_pictures(paths, root, image_size, channels=3, limit=limit)
 
 
 class FolderBatches(data.Batches):

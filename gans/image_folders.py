@@ -14,6 +14,7 @@ The order of each domain in epoch e is drawn from (seed, e, domain) alone (see d
 a resumed run sees exactly the batches an uninterrupted one would.
 """
 import os
+import sys
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -52,10 +53,28 @@ def load_picture(path, image_size, channels=3):
     return array[None] if channels == 1 else array.transpose(2, 0, 1)          # (C, H, W)
 
 
+def read_pictures(paths, where, image_size, channels=3, limit=None):
+    """uint8 (N, channels, image_size, image_size) of the readable files among `paths` (at most `limit`);
+    unreadable ones are skipped with one warning that counts them; none readable is a DatasetError."""
+    pictures, skipped = [], []
+    for path in paths:
+        if limit is not None and len(pictures) >= limit:
+            break
+        try:
+            pictures.append(load_picture(path, image_size, channels))
+        except data.DatasetError as err:
+            skipped.append(str(err))
+    if skipped:
+        print(f"warning: skipped {len(skipped)} of {len(pictures) + len(skipped)} files in {where} that could "
+              f"not be read (first: {skipped[0]})", file=sys.stderr)
+    if not pictures:
+        raise data.DatasetError(f"{where}: none of the {len(paths)} picture files could be read")
+    return np.stack(pictures)
+
+
 def load_folder(folder, image_size, channels=3, limit=None):
-    """Every picture in `folder` as uint8 (N, channels, image_size, image_size)."""
-    paths = image_paths(folder)[:limit]
-    return np.stack([load_picture(p, image_size, channels) for p in paths])
+    """Every readable picture in `folder` as uint8 (N, channels, image_size, image_size)."""
+    return read_pictures(image_paths(folder), folder, image_size, channels, limit)
 
 
 def dataroot_folders(root):

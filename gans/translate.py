@@ -37,9 +37,18 @@ def translate_folder(generator, input_dir, out_dir, size, channels, batch_size=8
     paths = image_folders.image_paths(input_dir)
     os.makedirs(out_dir, exist_ok=True)
     written = []
-    for start in range(0, len(paths), batch_size):
-        chunk = paths[start:start + batch_size]
-        x = image_folders.scale(np.stack([image_folders.load_picture(p, size, channels) for p in chunk]))
+    readable, skipped = [], 0
+    for path in paths:                               # unreadable files are skipped, and counted once
+        try:
+            readable.append((path, image_folders.load_picture(path, size, channels)))
+        except data.DatasetError:
+            skipped += 1
+    if skipped:
+        print(f"warning: skipped {skipped} of {len(paths)} files in {input_dir} that could not be read",
+              file=sys.stderr)
+    for start in range(0, len(readable), batch_size):
+        chunk = [path for path, _ in readable[start:start + batch_size]]
+        x = image_folders.scale(np.stack([picture for _, picture in readable[start:start + batch_size]]))
         with minigrad.no_grad():
             y = images.to_uint8(generator(minigrad.tensor(x)).data)          # (n, H, W) or (n, H, W, 3)
         for path, picture in zip(chunk, y):

@@ -350,3 +350,14 @@ def test_folder_errors_are_explained(tmp_path):
         image_folders.load_picture(str(tmp_path / "bad.png"), 16)
     with pytest.raises(SystemExit):
         train_cyclegan.main(["--domain-a", str(tmp_path), "--out", str(tmp_path / "o")])
+
+
+def test_an_unreadable_file_in_a_domain_folder_is_skipped_with_a_warning(tmp_path, capsys):
+    from PIL import Image
+    from gans import image_folders
+    for i in range(3):
+        Image.fromarray(np.full((20, 30, 3), 40 * i, np.uint8)).save(tmp_path / f"{i}.png")
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    loaded = image_folders.load_folder(str(tmp_path), 16, channels=3)
+    assert loaded.shape == (3, 3, 16, 16)
+    assert "skipped 1 of 4 files" in capsys.readouterr().err
