@@ -46,3 +46,26 @@ def conv_transpose2d_shapes(x, weight, bias):
         raise ValueError(f"conv_transpose2d: input has {x.shape[1]} channels but weight expects {weight.shape[0]} "
                          f"(input {x.shape}, weight {weight.shape})")
     vector("conv_transpose2d", "bias", bias, weight.shape[1], "weight's dim 1")
+
+
+def batch_norm_shapes(x, gamma, beta, running_mean, running_var, training):
+    """x (N, C, *); gamma, beta, running_mean, running_var (C,) or None; eval mode needs the running stats."""
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: input must be (N, C, *), got shape {x.shape}")
+    for name, a in (("gamma", gamma), ("beta", beta), ("running_mean", running_mean), ("running_var", running_var)):
+        vector("batch_norm", name, a, x.shape[1], "input")
+    if not training and (running_mean is None or running_var is None):
+        raise ValueError("batch_norm: eval mode (training=False) needs running_mean and running_var")
+
+
+def batch_norm_backward_shapes(grad_y, x, gamma, mean, invstd, needs):
+    """grad_y and x one (N, C, *) shape, the per-channel vectors (C,); returns `needs` as 3 bools."""
+    if x.ndim < 2 or grad_y.shape != x.shape:
+        raise ValueError(f"batch_norm_backward: grad_y {grad_y.shape} and input {x.shape} must share one "
+                         "(N, C, *) shape")
+    for name, a in (("gamma", gamma), ("mean", mean), ("invstd", invstd)):
+        vector("batch_norm_backward", name, a, x.shape[1], "input")
+    needs = tuple(bool(n) for n in needs)
+    if len(needs) != 3:
+        raise ValueError(f"batch_norm_backward: needs must be 3 bools (x, gamma, beta), got {needs}")
+    return needs

@@ -128,13 +128,7 @@ def conv2d_weight(x, grad_y, weight_shape, stride, padding, dilation):
 
 def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum, eps):
     x, gamma, beta = _arrays("batch_norm", x=x, gamma=gamma, beta=beta)
-    if x.ndim < 2:
-        raise ValueError(f"batch_norm: input must be (N, C, *), got shape {x.shape}")
-    C = x.shape[1]
-    for name, a in (("gamma", gamma), ("beta", beta), ("running_mean", running_mean), ("running_var", running_var)):
-        checks.vector("batch_norm", name, None if a is None else np.asarray(a), C, "input")
-    if not training and (running_mean is None or running_var is None):
-        raise ValueError("batch_norm: eval mode (training=False) needs running_mean and running_var")
+    checks.batch_norm_shapes(x, gamma, beta, running_mean, running_var, training)
     # The running statistics are updated in place; C++ writes into them directly when it can, else into
     # a contiguous copy that is written back (so a strided or other-dtype buffer still gets the update).
     stats = [running_mean, running_var]
@@ -151,14 +145,7 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum, ep
 def batch_norm_backward(grad_y, x, gamma, mean, invstd, training, needs):
     grad_y, x, gamma, mean, invstd = _arrays("batch_norm_backward", grad_y=grad_y, x=x, gamma=gamma,
                                              mean=mean, invstd=invstd)
-    if x.ndim < 2 or grad_y.shape != x.shape:
-        raise ValueError(f"batch_norm_backward: grad_y {grad_y.shape} and input {x.shape} must share one "
-                         "(N, C, *) shape")
-    for name, a in (("gamma", gamma), ("mean", mean), ("invstd", invstd)):
-        checks.vector("batch_norm_backward", name, a, x.shape[1], "input")
-    needs = tuple(bool(n) for n in needs)
-    if len(needs) != 3:
-        raise ValueError(f"batch_norm_backward: needs must be 3 bools (x, gamma, beta), got {needs}")
+    needs = checks.batch_norm_backward_shapes(grad_y, x, gamma, mean, invstd, needs)
     return _extension().batch_norm_backward(grad_y, x, gamma, mean, invstd, bool(training), needs)
 
 

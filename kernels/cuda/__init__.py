@@ -216,13 +216,8 @@ def conv2d_weight(x, grad_y, weight_shape, stride, padding, dilation):
 
 def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum, eps):
     x, gamma, beta = _arrays("batch_norm", x=x, gamma=gamma, beta=beta)
-    if x.ndim < 2:
-        raise ValueError(f"batch_norm: input must be (N, C, *), got shape {x.shape}")
+    checks.batch_norm_shapes(x, gamma, beta, running_mean, running_var, training)
     N, C, S = x.shape[0], x.shape[1], math.prod(x.shape[2:])
-    for name, a in (("gamma", gamma), ("beta", beta), ("running_mean", running_mean), ("running_var", running_var)):
-        checks.vector("batch_norm", name, a, C, "input")
-    if not training and (running_mean is None or running_var is None):
-        raise ValueError("batch_norm: eval mode (training=False) needs running_mean and running_var")
     for name, a in (("running_mean", running_mean), ("running_var", running_var)):
         if a is not None and not isinstance(a, xp.ndarray):
             raise TypeError(f"batch_norm: {name} is a {type(a).__module__}.{type(a).__name__}; the CUDA "
@@ -244,15 +239,8 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum, ep
 def batch_norm_backward(grad_y, x, gamma, mean, invstd, training, needs):
     grad_y, x, gamma, mean, invstd = _arrays("batch_norm_backward", grad_y=grad_y, x=x, gamma=gamma,
                                              mean=mean, invstd=invstd)
-    if x.ndim < 2 or grad_y.shape != x.shape:
-        raise ValueError(f"batch_norm_backward: grad_y {grad_y.shape} and input {x.shape} must share one "
-                         "(N, C, *) shape")
+    needs = checks.batch_norm_backward_shapes(grad_y, x, gamma, mean, invstd, needs)
     N, C, S = x.shape[0], x.shape[1], math.prod(x.shape[2:])
-    for name, a in (("gamma", gamma), ("mean", mean), ("invstd", invstd)):
-        checks.vector("batch_norm_backward", name, a, C, "input")
-    needs = tuple(bool(n) for n in needs)
-    if len(needs) != 3:
-        raise ValueError(f"batch_norm_backward: needs must be 3 bools (x, gamma, beta), got {needs}")
     grad_x = _empty(x.shape, x.dtype) if needs[0] else None
     grad_gamma = _empty((C,), x.dtype) if needs[1] else None
     grad_beta = _empty((C,), x.dtype) if needs[2] else None
