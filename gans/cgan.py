@@ -20,6 +20,7 @@ import minigrad
 import minigrad.nn as nn
 
 from . import adversarial, classifier, data, evaluate
+from . import dcgan
 from .dcgan import SLOPE
 
 N_CLASSES = 10
@@ -33,20 +34,7 @@ class ConditionalGenerator(nn.Module):
         super().__init__()
         self.latent_dim = latent_dim
         self.label_embedding = nn.Embedding(N_CLASSES, LABEL_DIM)
-        self.net = nn.Sequential(
-            nn.Linear(latent_dim + LABEL_DIM, 7 * 7 * 256, bias=False),
-            nn.BatchNorm1d(7 * 7 * 256),
-            nn.LeakyReLU(SLOPE),
-            nn.Unflatten(1, (256, 7, 7)),                                                   # (N, 256, 7, 7)
-            nn.ConvTranspose2d(256, 128, 5, stride=1, padding=2, bias=False),               # (N, 128, 7, 7)
-            nn.BatchNorm2d(128),
-            nn.LeakyReLU(SLOPE),
-            nn.ConvTranspose2d(128, 64, 5, stride=2, padding=2, output_padding=1, bias=False),  # (N, 64, 14, 14)
-            nn.BatchNorm2d(64),
-            nn.LeakyReLU(SLOPE),
-            nn.ConvTranspose2d(64, 1, 5, stride=2, padding=2, output_padding=1, bias=False),    # (N, 1, 28, 28)
-            nn.Tanh(),
-        )
+        self.net = dcgan.make_generator_model(latent_dim + LABEL_DIM)   # the DCGAN's G, fed z joined to the label
 
     def forward(self, noise, labels):
         joined = minigrad.cat([noise, self.label_embedding(labels)], dim=1)       # (N, latent_dim + 50)
