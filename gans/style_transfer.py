@@ -40,7 +40,7 @@ import numpy as np
 from PIL import Image
 
 import minigrad
-from gans import vgg
+from gans import train, vgg
 
 CONTENT_LAYER = "block5_conv2"
 STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
@@ -275,6 +275,7 @@ def parse_args(argv=None):
     p.add_argument("--tv-weight", type=float, default=None, help="default 1e-6 (VGG and random)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
+    train.add_backend_flag(p)
     args = p.parse_args(argv)
     if not args.demo and not (args.content and args.style):
         p.error("give --content and --style, or --demo")
@@ -283,6 +284,10 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    try:
+        train.select_backend(args.backend)
+    except train.UserError as err:
+        raise SystemExit(f"error: {err}")
     content_src, style_src = demo_images(args.demo_style) if args.demo else (args.content, args.style)
     content_rgb = load_image(content_src, args.size)
     H, W = content_rgb.shape[:2]
@@ -293,7 +298,7 @@ def main(argv=None):
     weights = dict(content=args.content_weight, style=args.style_weight, tv=args.tv_weight)
     weights = {k: defaults[k] if v is None else v for k, v in weights.items()}
     print(f"features: {description}\nimage {H}x{W}, {args.steps} {args.optimizer} steps, weights {weights}, "
-          f"init {args.init}, kernels: {_kernel_backend()}")
+          f"init {args.init}")
 
     loss_fn = StyleTransferLoss(features, vgg.preprocess(content_rgb, convention),
                                 vgg.preprocess(style_rgb, convention), weights, mode)
@@ -327,11 +332,6 @@ def main(argv=None):
     if mode == "random":
         print("note: made with UNTRAINED random features; the pretrained VGG19 weights give real style transfer.")
     return out
-
-
-def _kernel_backend():
-    import kernels
-    return kernels.backend()
 
 
 if __name__ == "__main__":

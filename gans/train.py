@@ -89,6 +89,7 @@ def make_parser(description, **defaults):
     p.add_argument("--resume", nargs="?", const="", default=None, metavar="CHECKPOINT",
                    help="continue from CHECKPOINT (default: OUT/checkpoint.ckpt)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    add_backend_flag(p)
     p.add_argument("--sample-every", type=int, default=0, metavar="N",
                    help="also write a sample grid every N steps (0: only after each epoch)")
     p.add_argument("--checkpoint-every", type=int, default=200, metavar="N",
@@ -130,9 +131,25 @@ class UserError(RuntimeError):
     pass
 
 
+def add_backend_flag(parser):
+    parser.add_argument("--backend", choices=("auto", "numpy", "cpp"), default="auto",
+                        help="CPU kernels: the C++ extension when built (auto), or force one (as MINIGRAD_BACKEND)")
+
+
+def select_backend(name):
+    """--backend: "auto" keeps minigrad's choice (MINIGRAD_BACKEND, else C++ when built); says which runs."""
+    if name != "auto":
+        try:
+            minigrad.set_backend(name)
+        except ImportError as err:
+            raise UserError(f"--backend {name}: {err} (build it with `pip install .`, or use --backend numpy)")
+    print(f"kernels: {minigrad.backend()}", file=sys.stderr)
+
+
 def _run(args, build, load_batches):
     if args.device == "cuda":
         raise UserError("--device cuda: minigrad has no GPU support yet; run with --device cpu (the default)")
+    select_backend(getattr(args, "backend", "auto"))
     os.makedirs(os.path.join(args.out, "samples"), exist_ok=True)
     state = None
     if args.resume is not None:

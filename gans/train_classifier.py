@@ -5,7 +5,7 @@ Writes gans/assets/classifier.ckpt (or --out) and prints the test accuracy, whic
 import argparse
 import sys
 
-from . import classifier, data
+from . import classifier, data, train
 
 
 def main(argv=None):
@@ -18,11 +18,13 @@ def main(argv=None):
     p.add_argument("--data", default=data.DEFAULT_ROOT, metavar="DIR")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="train on the first N images only")
     p.add_argument("--out", default=classifier.WEIGHTS)
+    train.add_backend_flag(p)
     args = p.parse_args(argv)
     try:
+        train.select_backend(args.backend)
         model, acc = classifier.train_classifier(args.data, args.epochs, args.batch_size, args.lr,
                                                  args.seed, args.limit)
-    except data.DatasetError as err:
+    except (data.DatasetError, train.UserError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2)
     classifier.save_classifier(model, acc, args.out)

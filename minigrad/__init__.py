@@ -34,3 +34,9 @@ def backend():
     """The name of the kernel backend the hot ops run on: "numpy" or "cpp" (see kernels/__init__.py)."""
     import kernels
     return kernels.backend()
+
+
+def set_backend(name):
+    """Run the hot ops on kernel backend `name` ("numpy", "cpp" or "cuda") from now on, in this process."""
+    import kernels
+    kernels.set_backend(name)
