@@ -108,6 +108,24 @@ def test_batch_norm_matches_reference(case):
             assert_close(s, e, dt)                       # running stats updated in place, like the reference
 
 
+@given(n=st.integers(1, 5), c=st.integers(1, 700), dt=st.sampled_from(DTYPES), training=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_batch_norm_1d_rows_path_matches_reference(n, c, dt, training, seed):
+    """(N, C) input takes the C++ row-sweeping path, in blocks of 256 channels: forward and backward."""
+    rng = np.random.default_rng(seed)
+    x, gy = randn(rng, (n, c), dt) * 3 + 2, randn(rng, (n, c), dt)
+    gamma, beta = randn(rng, (c,), dt), randn(rng, (c,), dt)
+    stats = [randn(rng, (c,), dt), np.abs(randn(rng, (c,), dt)) + 0.5]
+    ref_stats = [s.copy() for s in stats]
+    out = cpu.batch_norm(x, gamma, beta, *stats, training, 0.1, 1e-5)
+    expected = ref.batch_norm(x, gamma, beta, *ref_stats, training, 0.1, 1e-5)
+    for o, e in zip(list(out) + stats, list(expected) + ref_stats):
+        assert_close(o, e, dt)
+    args = gy, x, gamma, expected[1], expected[2], training, (True, True, True)
+    for o, e in zip(cpu.batch_norm_backward(*args), ref.batch_norm_backward(*args)):
+        assert_close(o, e, dt)
+
+
 @given(case=bn_cases(), needs=st.tuples(st.booleans(), st.booleans(), st.booleans()))
 def test_batch_norm_backward_matches_reference_and_honours_needs(case, needs):
     rng, dt, C = np.random.default_rng(case["seed"]), case["dtype"], case["shape"][1]
