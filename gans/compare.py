@@ -21,6 +21,7 @@ rows cost about twice as much per step (the penalty's double backward).
 """
 import argparse
 import os
+import sys
 import time
 
 import numpy as np
@@ -127,7 +128,7 @@ def main(argv=None):
     print(table)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write(table + "\n\ncommand: python -m gans.compare " + " ".join(argv or []) + "\n")
+        f.write(table + "\n\ncommand: python -m gans.compare " + " ".join(sys.argv[1:] if argv is None else argv) + "\n")
     return results
 
 

@@ -14,8 +14,9 @@ beta; leaky relu -> x. FLOPs count 2 per multiply-add of the convolutions (backw
 Notes (2-core AMD EPYC with AVX-512, shared with other jobs, so +-20% noise):
   * GEMM choice. Prediction: OpenBLAS (through SciPy) would beat the hand-written GEMM by ~1.5x.
     Result: closer than predicted. On the layers' GEMM shapes, one thread, OpenBLAS 77-92 GFLOP/s vs
-    built-in 65-80 (10-15% behind), so BLAS is the default when SciPy is installed (DEFAULT_GEMM in
-    kernels/cpu/__init__.py) and the built-in GEMM the fallback.
+    built-in 65-80 (10-15% behind). But in a whole training step OpenBLAS's thread pool competes with
+    our OpenMP threads for the 2 cores, and the built-in GEMM made the DCGAN step 1.2-1.35x faster
+    (`python -m gans.bench`), so it is the default (DEFAULT_GEMM in kernels/cpu/__init__.py).
   * Threads. A first built-in GEMM synchronised its 2 threads after every packing step; with other
     processes on the cores each barrier could wait a whole scheduler slice (times jumped in 8 ms
     steps). Now each thread computes one slab of C with no barrier inside. On a shared machine

@@ -6,12 +6,13 @@ names and arguments (see kernels/__init__.py). Each one checks its arguments the
 (dtype float32/float64, one dtype per call, shapes, channel counts), makes arrays C-contiguous, and
 hands them to C++, which checks the shapes once more and never reads memory it was not given.
 
-The GEMM under the convolutions: SciPy's OpenBLAS sgemm/dgemm when SciPy is installed, since it
-measured 10-15% faster than the hand-written one in gemm.cpp on the layers' GEMM shapes (one thread:
-~88-92 vs ~78-80 GFLOP/s; see gemm.cpp and kernels/bench.py), else the hand-written one.
-`set_gemm("builtin" | "blas")` switches; `python -m kernels.bench --gemm` compares them.
+The GEMM under the convolutions: the hand-written one in gemm.cpp by default, SciPy's OpenBLAS
+sgemm/dgemm with `set_gemm("blas")`. Alone on one thread OpenBLAS is 10-15% faster (~88-92 vs ~78-80
+GFLOP/s on the layers' shapes), but in a training step its own thread pool fights our OpenMP threads
+for the 2 cores: the whole DCGAN step measured 188-193 ms (batch 16) and 433-462 ms (batch 64) with
+OpenBLAS against 139-140 and 373-384 ms with the built-in GEMM, whose threads are OpenMP's too.
+`python -m kernels.bench --gemm` compares the two GEMMs alone.
 """
-import importlib.util
 import os
 
 import numpy as np
@@ -21,7 +22,7 @@ from .. import checks
 __all__ = ["load", "set_gemm", "conv2d", "conv_transpose2d", "conv2d_weight", "batch_norm",
            "batch_norm_backward", "leaky_relu", "leaky_relu_backward"]
 
-DEFAULT_GEMM = "blas" if importlib.util.find_spec("scipy") is not None else "builtin"
+DEFAULT_GEMM = "builtin"      # see above: one thread pool for the whole step
 _ext = None          # the kernels._cpu extension module, once loaded
 
 
