@@ -227,6 +227,7 @@ def test_unpaired_batches_cover_the_larger_domain_and_are_a_function_of_the_step
 from PIL import Image  # noqa: E402
 
 from gans import images as image_files, train_cyclegan, translate  # noqa: E402
+from test_gans_train import assert_same  # noqa: E402  (one bit-for-bit comparer for every trainer)
 
 
 @pytest.fixture(scope="module")
@@ -291,22 +292,6 @@ def test_resume_continues_bit_for_bit(tiny_dataroot, tmp_path):
     losses = lambda run: [{k: v for k, v in r.items() if k != "images_per_s"}
                           for r in image_files.read_metrics(str(run / "metrics.csv"))]
     assert losses(straight) == losses(halves) and len(losses(halves)) == 4
-
-
-def assert_same(a, b, where="checkpoint"):
-    """Nested dicts/lists of arrays and values equal bit for bit."""
-    if isinstance(a, dict):
-        assert sorted(a, key=str) == sorted(b, key=str), where
-        for k in a:
-            assert_same(a[k], b[k], f"{where}[{k!r}]")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_same(x, y, f"{where}[{i}]")
-    elif isinstance(a, (np.ndarray, minigrad.Tensor)):
-        np.testing.assert_array_equal(getattr(a, "data", a), getattr(b, "data", b), err_msg=where)
-    else:
-        assert a == b, where
 
 
 def write_idx(path, array):

@@ -27,6 +27,22 @@
 #include <algorithm>
 #include <cmath>
 
+// Per channel, once the statistics are known (both forward paths): update the running statistics
+// (training), store mean and invstd for backward, and fold y = (x - mean)*a + b's constants.
+template <typename T>
+static inline void finish_channel(idx c, double mu, double var, idx m, bool training, double momentum, double eps,
+                                  const T* gamma, const T* beta, T* running_mean, T* running_var, T* mean,
+                                  T* invstd, T& a, T& b) {
+    if (training && running_mean) running_mean[c] = T((1 - momentum) * running_mean[c] + momentum * mu);
+    if (training && running_var)
+        running_var[c] = T((1 - momentum) * running_var[c] + momentum * var * (double(m) / double(m > 1 ? m - 1 : 1)));
+    T inv = T(1.0 / std::sqrt(var + eps));
+    mean[c] = T(mu);
+    invstd[c] = inv;
+    a = gamma ? T(gamma[c] * inv) : inv;
+    b = beta ? beta[c] : T(0);
+}
+
 static constexpr idx kRowBlock = 256;                  // channels per thread task on the (N, C) path
 
 // Training statistics of channels [c0, c1) of x (N, C): per-channel mean and biased variance, rows swept.
@@ -65,15 +81,8 @@ static void batch_norm_forward_rows(const T* x, const T* gamma, const T* beta, T
             for (idx k = 0; k < B; ++k) mu[k] = running_mean[c0 + k], var[k] = running_var[c0 + k];
         }
         for (idx k = 0; k < B; ++k) {
-            const idx c = c0 + k;
-            if (training && running_mean) running_mean[c] = T((1 - momentum) * running_mean[c] + momentum * mu[k]);
-            if (training && running_var)
-                running_var[c] = T((1 - momentum) * running_var[c] + momentum * var[k] * (double(N) / double(N > 1 ? N - 1 : 1)));
-            T inv = T(1.0 / std::sqrt(var[k] + eps));
-            mean[c] = T(mu[k]);
-            invstd[c] = inv;
-            a[k] = gamma ? T(gamma[c] * inv) : inv;
-            b[k] = beta ? beta[c] : T(0);
+            finish_channel(c0 + k, mu[k], var[k], N, training, momentum, eps, gamma, beta, running_mean, running_var,
+                           mean, invstd, a[k], b[k]);
             mu_t[k] = T(mu[k]);
         }
         for (idx n = 0; n < N; ++n) {
@@ -110,18 +119,13 @@ void batch_norm_forward(const T* x, const T* gamma, const T* beta, T* running_me
                 for (idx s = 0; s < S; ++s) sq += (double(xc[s]) - mu) * (double(xc[s]) - mu);
             }
             var = m > 0 ? sq / double(m) : 0.0;
-            if (running_mean) running_mean[c] = T((1 - momentum) * running_mean[c] + momentum * mu);
-            if (running_var)
-                running_var[c] = T((1 - momentum) * running_var[c] + momentum * var * (double(m) / double(m > 1 ? m - 1 : 1)));
         } else {
             mu = running_mean[c];
             var = running_var[c];
         }
-        T inv = T(1.0 / std::sqrt(var + eps));
-        mean[c] = T(mu);
-        invstd[c] = inv;
-        T a = gamma ? T(gamma[c] * inv) : inv;                  // y = (x - mean)*a + b
-        T b = beta ? beta[c] : T(0), mu_t = T(mu);
+        T a, b, mu_t = T(mu);                                   // y = (x - mean)*a + b
+        finish_channel(c, mu, var, m, training, momentum, eps, gamma, beta, running_mean, running_var, mean, invstd,
+                       a, b);
         for (idx n = 0; n < N; ++n) {
             const T* xc = x + (n * C + c) * S;
             T* yc = y + (n * C + c) * S;
