@@ -70,6 +70,36 @@ def test_conv_batches_split_into_several_gemm_groups(gemm, dtype, rng):
                  ref.conv_transpose2d(y, w, b[:1].repeat(8), (1, 1), (2, 2), (0, 0), (1, 1)), dtype)
 
 
+@given(case=conv_cases(extra=9), budget=st.integers(1, 200), data=st.data())
+def test_conv_row_bands_match_reference(case, budget, data):
+    # A column budget smaller than one sample's columns makes the C++ convolutions work a band of output
+    # rows at a time (a 256x256 VGG layer in real use); budgets below one output row give one-row bands.
+    rng, dt = np.random.default_rng(case["seed"]), case["dtype"]
+    x = randn(rng, (case["N"], case["C"], case["H"], case["W"]), dt)
+    w = randn(rng, (case["O"], case["C"]) + case["k"], dt)
+    b = randn(rng, (case["O"],), dt) if case["bias"] else None
+    geom = case["stride"], case["padding"], case["dilation"]
+    y = ref.conv2d(x, w, b, *geom)
+    gy = randn(rng, y.shape, dt)
+    (sh, sw), (dh, dw) = case["stride"], case["dilation"]
+    output_padding = (data.draw(st.integers(0, max(sh, dh) - 1)), data.draw(st.integers(0, max(sw, dw) - 1)))
+    t_args = case["stride"], case["padding"], output_padding, case["dilation"]
+    Ho = (case["H"] - 1) * sh - 2 * case["padding"][0] + dh * (case["k"][0] - 1) + output_padding[0] + 1
+    Wo = (case["W"] - 1) * sw - 2 * case["padding"][1] + dw * (case["k"][1] - 1) + output_padding[1] + 1
+    xt = randn(rng, (case["N"], case["O"], case["H"], case["W"]), dt)
+    bt = randn(rng, (case["C"],), dt) if case["bias"] else None
+    old = cpu._extension().set_column_budget(budget)
+    try:
+        out, grad_w = cpu.conv2d(x, w, b, *geom), cpu.conv2d_weight(x, gy, w.shape, *geom)
+        out_t = cpu.conv_transpose2d(xt, w, bt, *t_args) if Ho >= 1 and Wo >= 1 else None
+    finally:
+        cpu._extension().set_column_budget(old)
+    assert_close(out, y, dt)
+    assert_close(grad_w, ref.conv2d_weight(x, gy, w.shape, *geom), dt)
+    if out_t is not None:
+        assert_close(out_t, ref.conv_transpose2d(xt, w, bt, *t_args), dt)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("M,N,K", [(1, 1, 1), (7, 33, 300), (130, 70, 513), (9, 2100, 17)])
 def test_gemm_matches_numpy_with_ragged_edges_and_transposes(gemm, dtype, M, N, K, rng):

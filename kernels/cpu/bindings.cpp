@@ -245,6 +245,9 @@ PYBIND11_MODULE(_cpu, m) {
         gemm_set_blas(capsule_pointer(s.cast<py::capsule>()), capsule_pointer(d.cast<py::capsule>()));
     }, "Use the Fortran sgemm/dgemm behind these capsules (scipy.linalg.cython_blas), or None, None for the built-in GEMM");
     m.def("gemm_backend", [] { return std::string(gemm_uses_blas() ? "blas" : "builtin"); });
+    m.def("set_column_budget", &conv_set_column_budget, py::arg("elements"),
+          "Cap the convolutions' column buffer at this many elements (default 2**22); returns the old cap. "
+          "Bigger samples are done a band of output rows at a time.");
     m.def("num_threads", &max_threads, "OpenMP threads the kernels use (1 without OpenMP)");
     m.def("set_num_threads", [](int n) {
 #ifdef _OPENMP

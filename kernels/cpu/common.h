@@ -64,6 +64,7 @@ template <typename T>
 void conv_transpose2d_forward(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g);
 template <typename T>
 void conv2d_weight_grad(const T* x, const T* gy, T* gw, idx N, idx O, const ConvGeom& g);
+idx conv_set_column_budget(idx elements);      // the convolutions' column-buffer budget; returns the old one
 
 // ---- batch norm (batch_norm.cpp): x viewed as (N, C, S).
 template <typename T>

@@ -12,7 +12,11 @@
 //   * Samples are batched into one GEMM: the columns of G samples sit side by side, (K, G*L), so the GEMM
 //     has G*L columns instead of L. Late DCGAN layers have L = 16..49 output pixels; a (O x K) @ (K x 16)
 //     product re-reads the whole weight matrix for very little work, one with 256+ columns amortises it.
-//     G is capped so the column buffer stays ~16-32 MB (kGroupElems).
+//     G is capped so the column buffer stays ~16-32 MB (column_budget).
+//   * When one sample's columns alone exceed that budget (a 256x256 VGG layer: 576 x 65536 floats,
+//     151 MB), they are made a band of output rows at a time (for_each_chunk). Besides bounding the
+//     memory this avoids a fresh 100+ MB allocation per call, which glibc maps anew each time: the page
+//     faults on first touch took about half the time of such a convolution (perf: 47% in the kernel).
 //   * im2col/col2im compute, per kernel tap, the range of output columns that fall inside the image
 //     (valid_range), so the inner loop has no bounds test: zero-fill, copy (memcpy when the stride is 1),
 //     zero-fill. Padding never costs a branch per element.
@@ -26,10 +30,39 @@
 #include <algorithm>
 #include <cstring>
 
-static constexpr idx kGroupElems = idx(1) << 22;      // column-buffer budget in elements (16 MB of float32)
+static idx column_budget = idx(1) << 22;      // column-buffer budget in elements (16 MB of float32)
 
-static idx group_size(idx N, idx per_sample) {
-    return std::max<idx>(1, std::min<idx>(N, kGroupElems / std::max<idx>(per_sample, 1)));
+// Tests shrink the budget so that small shapes take the row-band path too. Returns the old one.
+idx conv_set_column_budget(idx elements) {
+    idx old = column_budget;
+    column_budget = std::max<idx>(1, elements);
+    return old;
+}
+
+// Calls f(n0, S, h0, h1) for chunks of the column matrix that each fit the budget, given the elements
+// per output pixel (rows of the column matrix, plus any other per-column buffer): either S whole
+// samples n0 .. n0+S (h0 = 0, h1 = Ho), or, when one sample is too big, rows h0 .. h1 of sample n0.
+template <typename F>
+static void for_each_chunk(idx N, const ConvGeom& g, idx per_column, F f) {
+    idx per_sample = std::max<idx>(per_column * g.L(), 1);
+    if (per_sample <= column_budget) {
+        idx G = std::max<idx>(1, std::min<idx>(N, column_budget / per_sample));
+        for (idx n0 = 0; n0 < N; n0 += G) f(n0, std::min(G, N - n0), idx(0), g.Ho);
+        return;
+    }
+    idx rows = std::max<idx>(1, column_budget / std::max<idx>(per_column * g.Wo, 1));
+    for (idx n = 0; n < N; ++n)
+        for (idx h0 = 0; h0 < g.Ho; h0 += rows) f(n, idx(1), h0, std::min(g.Ho, h0 + rows));
+}
+
+// The most columns, and the most samples, in one chunk of for_each_chunk (to size its buffers).
+static idx chunk_samples(idx N, const ConvGeom& g, idx per_column) {
+    idx per_sample = std::max<idx>(per_column * g.L(), 1);
+    return per_sample <= column_budget ? std::max<idx>(1, std::min<idx>(N, column_budget / per_sample)) : 1;
+}
+static idx chunk_columns(idx N, const ConvGeom& g, idx per_column) {
+    if (per_column * g.L() <= column_budget) return g.L() * chunk_samples(N, g, per_column);
+    return g.Wo * std::max<idx>(1, column_budget / std::max<idx>(per_column * g.Wo, 1));
 }
 
 // Output positions o in [lo, hi) whose input position o*s + off lies in [0, n); clipped to [0, no).
@@ -40,15 +73,16 @@ static inline void valid_range(idx off, idx s, idx n, idx no, idx& lo, idx& hi) 
     hi = std::min(std::max(hi, lo), no);
 }
 
-// Rows c*kh*kw .. (c+1)*kh*kw of the columns, from channel c of one image (H, W); row stride ld.
+// Rows c*kh*kw .. (c+1)*kh*kw of the columns for output rows h0 .. h1, from channel c of one image
+// (H, W); row stride ld.
 template <typename T>
-static void im2col_channel(const T* img, const ConvGeom& g, idx c, T* col, idx ld) {
+static void im2col_channel(const T* img, const ConvGeom& g, idx c, T* col, idx ld, idx h0, idx h1) {
     for (idx i = 0; i < g.kh; ++i)
         for (idx j = 0; j < g.kw; ++j) {
             T* dst = col + ((c * g.kh + i) * g.kw + j) * ld;
             idx offw = j * g.dw - g.pw, lo, hi;
             valid_range(offw, g.sw, g.W, g.Wo, lo, hi);
-            for (idx oh = 0; oh < g.Ho; ++oh, dst += g.Wo) {
+            for (idx oh = h0; oh < h1; ++oh, dst += g.Wo) {
                 idx ih = oh * g.sh - g.ph + i * g.dh;
                 if (ih < 0 || ih >= g.H) {                            // a padding row
                     std::fill(dst, dst + g.Wo, T(0));
@@ -65,16 +99,15 @@ static void im2col_channel(const T* img, const ConvGeom& g, idx c, T* col, idx l
         }
 }
 
-// The adjoint: channel c of one image (H, W) = the sum of its column entries (the image is overwritten).
+// The adjoint: adds the column entries of output rows h0 .. h1 into channel c of one image (H, W).
 template <typename T>
-static void col2im_channel(const T* col, idx ld, const ConvGeom& g, idx c, T* img) {
-    std::fill(img, img + g.H * g.W, T(0));
+static void col2im_channel(const T* col, idx ld, const ConvGeom& g, idx c, T* img, idx h0, idx h1) {
     for (idx i = 0; i < g.kh; ++i)
         for (idx j = 0; j < g.kw; ++j) {
             const T* src = col + ((c * g.kh + i) * g.kw + j) * ld;
             idx offw = j * g.dw - g.pw, lo, hi;
             valid_range(offw, g.sw, g.W, g.Wo, lo, hi);
-            for (idx oh = 0; oh < g.Ho; ++oh, src += g.Wo) {
+            for (idx oh = h0; oh < h1; ++oh, src += g.Wo) {
                 idx ih = oh * g.sh - g.ph + i * g.dh;
                 if (ih < 0 || ih >= g.H) continue;
                 T* dst = img + ih * g.W + offw;
@@ -88,14 +121,15 @@ static void col2im_channel(const T* col, idx ld, const ConvGeom& g, idx c, T* im
         }
 }
 
-// im2col of samples n0 .. n0+S of x (N, C, H, W) into col (K, S*L): sample s in columns s*L .. (s+1)*L.
+// im2col of output rows h0 .. h1 of samples n0 .. n0+S of x (N, C, H, W) into col (K, S*Lb), where
+// Lb = (h1 - h0) * Wo: sample s in columns s*Lb .. (s+1)*Lb.
 template <typename T>
-static void im2col_group(const T* x, const ConvGeom& g, idx n0, idx S, T* col) {
-    idx plane = g.H * g.W, ld = S * g.L();
+static void im2col_group(const T* x, const ConvGeom& g, idx n0, idx S, idx h0, idx h1, T* col) {
+    idx plane = g.H * g.W, Lb = (h1 - h0) * g.Wo, ld = S * Lb;
 #pragma omp parallel for collapse(2) schedule(static)
     for (idx s = 0; s < S; ++s)
         for (idx c = 0; c < g.C; ++c)
-            im2col_channel(x + ((n0 + s) * g.C + c) * plane, g, c, col + s * g.L(), ld);
+            im2col_channel(x + ((n0 + s) * g.C + c) * plane, g, c, col + s * Lb, ld, h0, h1);
 }
 
 // (S, R, L) slice of a batch -> (R, S*L) side by side, the layout of batched columns; and back, + bias.
@@ -122,66 +156,70 @@ static void scatter_bias(const T* src, idx ld, const T* bias, idx n0, idx S, idx
 
 template <typename T>
 void conv2d_forward(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g) {
-    idx K = g.K(), L = g.L(), G = group_size(N, K * L);
-    Buffer<T> col(K * G * L), out(G > 1 ? O * G * L : 1);
-    for (idx n0 = 0; n0 < N; n0 += G) {
-        idx S = std::min(G, N - n0);
-        im2col_group(x, g, n0, S, col.get());                                   // (K, S*L)
-        if (S == 1) {                                                           // straight into y[n0]: (O, L)
-            gemm<T>(false, false, O, L, K, w, K, col.get(), L, T(0), y + n0 * O * L, L);
-            scatter_bias(y + n0 * O * L, L, bias, n0, 1, O, L, y);              // in place: + bias
+    idx K = g.K(), L = g.L();
+    idx cols = chunk_columns(N, g, K);
+    Buffer<T> col(K * cols), out(chunk_samples(N, g, K) > 1 ? O * cols : 1);
+    for_each_chunk(N, g, K, [&](idx n0, idx S, idx h0, idx h1) {
+        im2col_group(x, g, n0, S, h0, h1, col.get());                         // (K, S*Lb)
+        if (S == 1) {                                       // straight into rows h0 .. h1 of y[n0]: (O, Lb), stride L
+            idx Lb = (h1 - h0) * g.Wo;
+            gemm<T>(false, false, O, Lb, K, w, K, col.get(), Lb, T(0), y + n0 * O * L + h0 * g.Wo, L);
+            if (h1 == g.Ho) scatter_bias(y + n0 * O * L, L, bias, n0, 1, O, L, y);   // in place: + bias
         } else {
             gemm<T>(false, false, O, S * L, K, w, K, col.get(), S * L, T(0), out.get(), S * L);   // (O, S*L)
             scatter_bias(out.get(), S * L, bias, n0, S, O, L, y);                              // -> (S, O, L)
         }
-    }
+    });
 }
 
 // Here g describes the OUTPUT image (C, Ho, Wo) and the column grid is x's (H, W); x is (N, O, H, W).
 template <typename T>
 void conv_transpose2d_forward(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g) {
-    idx K = g.K(), L = g.L(), G = group_size(N, K * L), plane = g.H * g.W;
-    Buffer<T> col(K * G * L), xb(G > 1 ? O * G * L : 1);
-    for (idx n0 = 0; n0 < N; n0 += G) {
-        idx S = std::min(G, N - n0);
-        const T* xs = x + n0 * O * L;                                           // (O, L) when S == 1
+    idx K = g.K(), L = g.L(), plane = g.H * g.W;
+    idx cols = chunk_columns(N, g, K);
+    Buffer<T> col(K * cols), xb(chunk_samples(N, g, K) > 1 ? O * cols : 1);
+    for_each_chunk(N, g, K, [&](idx n0, idx S, idx h0, idx h1) {
+        idx Lb = (h1 - h0) * g.Wo;
+        const T* xs = x + n0 * O * L + h0 * g.Wo;                               // (O, Lb), stride L, when S == 1
+        idx ldx = L;
         if (S > 1) {
             gather(x, n0, S, O, L, xb.get());                                   // (O, S*L)
             xs = xb.get();
+            ldx = S * L;
         }
-        gemm<T>(true, false, K, S * L, O, w, K, xs, S * L, T(0), col.get(), S * L);   // W^T (K, O) @ (O, S*L)
+        gemm<T>(true, false, K, S * Lb, O, w, K, xs, ldx, T(0), col.get(), S * Lb);   // W^T (K, O) @ (O, S*Lb)
 #pragma omp parallel for collapse(2) schedule(static)
         for (idx s = 0; s < S; ++s)
             for (idx c = 0; c < g.C; ++c) {
                 T* img = y + ((n0 + s) * g.C + c) * plane;
-                col2im_channel(col.get() + s * L, S * L, g, c, img);
-                if (bias) {
+                if (h0 == 0) std::fill(img, img + plane, T(0));                 // later row bands add to it
+                col2im_channel(col.get() + s * Lb, S * Lb, g, c, img, h0, h1);
+                if (bias && h1 == g.Ho) {
                     T b = bias[c];
                     for (idx p = 0; p < plane; ++p) img[p] += b;
                 }
             }
-    }
+    });
 }
 
 template <typename T>
 void conv2d_weight_grad(const T* x, const T* gy, T* gw, idx N, idx O, const ConvGeom& g) {
-    idx K = g.K(), L = g.L(), G = group_size(N, (K + O) * L);
-    if (N == 0) {
-        std::fill(gw, gw + O * K, T(0));
-        return;
-    }
-    Buffer<T> col(K * G * L), gyb(G > 1 ? O * G * L : 1);
-    for (idx n0 = 0; n0 < N; n0 += G) {
-        idx S = std::min(G, N - n0);
-        im2col_group(x, g, n0, S, col.get());                                   // (K, S*L)
-        const T* gys = gy + n0 * O * L;
+    idx K = g.K(), L = g.L();
+    std::fill(gw, gw + O * K, T(0));                                            // also the answer when N == 0
+    idx cols = chunk_columns(N, g, K + O);
+    Buffer<T> col(K * cols), gyb(chunk_samples(N, g, K + O) > 1 ? O * cols : 1);
+    for_each_chunk(N, g, K + O, [&](idx n0, idx S, idx h0, idx h1) {
+        idx Lb = (h1 - h0) * g.Wo;
+        im2col_group(x, g, n0, S, h0, h1, col.get());                         // (K, S*Lb)
+        const T* gys = gy + n0 * O * L + h0 * g.Wo;                             // (O, Lb), stride L, when S == 1
+        idx ldg = L;
         if (S > 1) {
             gather(gy, n0, S, O, L, gyb.get());                                 // (O, S*L)
             gys = gyb.get();
+            ldg = S * L;
         }
-        // (O, S*L) @ (S*L, K); the first group writes, later ones add.
-        gemm<T>(false, true, O, K, S * L, gys, S * L, col.get(), S * L, T(n0 > 0 ? 1 : 0), gw, K);
-    }
+        gemm<T>(false, true, O, K, S * Lb, gys, ldg, col.get(), S * Lb, T(1), gw, K);   // += (O, S*Lb) @ (S*Lb, K)
+    });
 }
 
 template void conv2d_forward<float>(const float*, const float*, const float*, float*, idx, idx, const ConvGeom&);
