@@ -119,25 +119,30 @@ def main(argv=None):
     except ImportError:
         torch, torch_label = None, None
 
-    rows = []
+    # All minigrad timings first, PyTorch's last: once PyTorch has run, its idle OpenMP threads
+    # spin and slow our C++ kernels down in the same process.
+    timings, torch_jobs = {}, []
     for mode in modes:
         for size in sizes:
             minigrad.manual_seed(0)
             net = vgg.VGG19Features("max") if mode == "vgg" else vgg.RandomFeatures(128, image_size=size)
-            results = {}
             for name in backends:
                 kernels.set_backend(name)
                 step, loss_fn, content, style = minigrad_step_fn(net, mode, size, np.random.default_rng(0))
-                results[f"minigrad {name}"] = seconds_per_step(step, repeats)
-                print(f"{mode} {size}px minigrad {name}: {results[f'minigrad {name}']:.3f} s/step", flush=True)
-            if torch is not None:
-                torch_step = torch_step_fn(loss_fn, content, style)
-                if not np.isclose(torch_step(), step(), rtol=1e-3):
-                    print("warning: PyTorch and minigrad losses differ: not the same computation")
-                results["torch"] = seconds_per_step(torch_step, repeats)
-                print(f"{mode} {size}px {torch_label}: {results['torch']:.3f} s/step", flush=True)
-            rows += [(mode, size, k, v, v / results["torch"] if "torch" in results else float("nan"))
-                     for k, v in results.items()]
+                timings[mode, size, f"minigrad {name}"] = seconds_per_step(step, repeats)
+                print(f"{mode} {size}px minigrad {name}: {timings[mode, size, f'minigrad {name}']:.3f} s/step",
+                      flush=True)
+            torch_jobs.append((mode, size, step, loss_fn, content, style))
+    if torch is not None:
+        for mode, size, step, loss_fn, content, style in torch_jobs:
+            torch_step = torch_step_fn(loss_fn, content, style)
+            if not np.isclose(torch_step(), step(), rtol=1e-3):
+                print("warning: PyTorch and minigrad losses differ: not the same computation")
+            timings[mode, size, "torch"] = seconds_per_step(torch_step, repeats)
+            print(f"{mode} {size}px {torch_label}: {timings[mode, size, 'torch']:.3f} s/step", flush=True)
+    rows = [(mode, size, impl, t, t / timings[mode, size, "torch"] if (mode, size, "torch") in timings
+             else float("nan")) for (mode, size, impl), t in timings.items()]
+    rows.sort(key=lambda r: (modes.index(r[0]), r[1]))
 
     print("\n| features | size | implementation | s/step | x PyTorch |\n|---|---|---|---|---|")
     for mode, size, impl, seconds, ratio in rows:
