@@ -96,7 +96,7 @@ def main(argv=None):
     p.add_argument("--limit", type=int, default=None, help="train on the first N images only")
     p.add_argument("--eval-n", type=int, default=2000, help="generated images scored per run")
     p.add_argument("--only", default=None, help="comma-separated row names (default: all): " +
-                   ", ".join(name for name, _ in ROWS))
+                   ", ".join(name for name, _ in ROWS).replace("%", "%%"))      # argparse formats help with %
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data", default=data.DEFAULT_ROOT, metavar="DIR")
     p.add_argument("--out", default="runs/compare")
