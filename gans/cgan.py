@@ -2,11 +2,20 @@
 
 Both networks see the label y (0..9, data.CLASSES):
 
-    G(z, y): a learned embedding of y (10 -> 50 numbers) is joined to the noise z, and the DCGAN
-             generator (dcgan.py's layers) turns the pair into an image;
-    D(x, y): a learned embedding of y (10 -> 28*28 numbers) is shaped as one extra image channel
-             and concatenated to x, so D judges "is this a real image of class y?", and a fake of
-             the wrong class is rejected even if it looks like a good garment.
+    G(z, y): the DCGAN generator (dcgan.py's layers) projects z to a 7x7x256 feature map; a learned
+             embedding of y (10 -> 50 numbers, then a Linear to 7*7) becomes a 257th channel of that
+             map, and the upsampling stack turns both into an image.
+    D(x, y): the projection discriminator (Miyato & Koyama, 2018): the DCGAN discriminator's
+             features phi(x) give the usual logit psi(phi(x)), plus an inner product with a learned
+             embedding of y, <e(y), phi(x)>: "is this real, and is it a y?".
+
+Why the label joins G after the projection and not next to z: joined to z, the same Linear and
+BatchNorm mix both, and G learnt to let the label drown out z. Each class then became one image,
+whatever the noise (class accuracy 72.7%, every row of the grid one picture). Joined as a channel,
+z keeps its own normalised 7x7x256 map. In short PyTorch trials of these networks (2,000 steps at
+batch 16), the within-class pixel spread of the samples was 0.10 with z-joining and 0.26-0.28 with
+the label channel; real images have 0.39. The projection D raised class accuracy from 72% to 87%
+over a label channel concatenated to x.
 
 Training is the gallery's configurable step (adversarial.py: any --loss, the stabilisers), called
 with labels. The sample grid is 10 x 10, one row per class. `evaluate` scores a generator: the share
@@ -25,6 +34,7 @@ from .dcgan import SLOPE
 
 N_CLASSES = 10
 LABEL_DIM = 50          # size of G's label embedding
+FEATURES = (128, 7, 7)  # D's feature map phi(x), where the label is projected
 
 
 class ConditionalGenerator(nn.Module):
@@ -33,34 +43,39 @@ class ConditionalGenerator(nn.Module):
     def __init__(self, latent_dim=100):
         super().__init__()
         self.latent_dim = latent_dim
-        self.label_embedding = nn.Embedding(N_CLASSES, LABEL_DIM)
-        self.net = dcgan.make_generator_model(latent_dim + LABEL_DIM)   # the DCGAN's G, fed z joined to the label
+        net = dcgan.make_generator_model(latent_dim)
+        self.project = net[:4]                              # z -> Linear, BatchNorm, LeakyReLU -> (N, 256, 7, 7)
+        self.label_map = nn.Sequential(nn.Embedding(N_CLASSES, LABEL_DIM), nn.Linear(LABEL_DIM, 7 * 7),
+                                       nn.Unflatten(1, (1, 7, 7)))                       # y -> (N, 1, 7, 7)
+        self.upsample = net[4:]                             # 7x7 -> 28x28, its first layer takes the label map too
+        self.upsample[0] = nn.ConvTranspose2d(256 + 1, 128, 5, stride=1, padding=2, bias=False)
 
     def forward(self, noise, labels):
-        joined = minigrad.cat([noise, self.label_embedding(labels)], dim=1)       # (N, latent_dim + 50)
-        return self.net(joined)
+        joined = minigrad.cat([self.project(noise), self.label_map(labels)], dim=1)     # (N, 257, 7, 7)
+        return self.upsample(joined)
 
 
 class ConditionalDiscriminator(nn.Module):
-    """(images (N, 1, 28, 28), labels (N,)) -> one logit each (N, 1): "a real image of this class"."""
+    """(images (N, 1, 28, 28), labels (N,)) -> one logit each (N, 1): psi(phi(x)) + <e(y), phi(x)>."""
 
     def __init__(self):
         super().__init__()
-        self.label_embedding = nn.Embedding(N_CLASSES, 28 * 28)
-        self.body = nn.Sequential(                              # the DCGAN discriminator, 2 input channels
-            nn.Conv2d(2, 64, 5, stride=2, padding=2),           # (N, 64, 14, 14)
+        self.features = nn.Sequential(                          # phi: the DCGAN discriminator's convolutions
+            nn.Conv2d(1, 64, 5, stride=2, padding=2),           # (N, 64, 14, 14)
             nn.LeakyReLU(SLOPE),
             nn.Dropout(0.3),
             nn.Conv2d(64, 128, 5, stride=2, padding=2),         # (N, 128, 7, 7)
             nn.LeakyReLU(SLOPE),
             nn.Dropout(0.3),
-            nn.Flatten(),                                       # (N, 6272)
-            nn.Linear(128 * 7 * 7, 1),
         )
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(FEATURES)), 1))   # psi (minibatch layers go here)
+        self.label_embedding = nn.Embedding(N_CLASSES, int(np.prod(FEATURES)))           # e(y), one vector per class
+        nn.init.normal_(self.label_embedding.weight, std=0.02)  # small: at first D barely looks at the label
 
     def forward(self, images, labels):
-        label_map = self.label_embedding(labels).reshape(len(labels), 1, 28, 28)   # (N, 1, 28, 28)
-        return self.body(minigrad.cat([images, label_map], dim=1))                 # (N, 2, 28, 28) -> (N, 1)
+        phi = self.features(images)                                                     # (N, 128, 7, 7)
+        projection = (self.label_embedding(labels) * phi.reshape(len(labels), -1)).sum(1, keepdim=True)
+        return self.head(phi) + projection                                              # (N, 1)
 
 
 def sample_labels(n, nrow=N_CLASSES):
@@ -70,7 +85,7 @@ def sample_labels(n, nrow=N_CLASSES):
 
 def build(args):
     return adversarial.build_gan("cgan", lambda: ConditionalGenerator(args.latent_dim), ConditionalDiscriminator,
-                                 args, d_body=lambda D: D.body, d_input_shape=(2, 28, 28),
+                                 args, d_body=lambda D: D.head, d_input_shape=FEATURES,
                                  conditional=True, n_samples=100, nrow=N_CLASSES)
 
 
@@ -88,11 +103,22 @@ def generate(generator, labels, latent_dim, seed=0, batch_size=500):
     return np.concatenate(out)
 
 
+def within_class_spread(images, labels):
+    """Mean over classes of the per-pixel standard deviation across that class's images.
+
+    A conditional generator that ignores its noise draws one picture per class: spread 0. The real
+    Fashion-MNIST test images have 0.39 (in [-1, 1] pixel units).
+    """
+    flat = images.reshape(len(images), -1)
+    return float(np.mean([flat[labels == c].std(0).mean() for c in np.unique(labels)]))
+
+
 def evaluate_generator(generator, latent_dim, n=10000, seed=0, root=None, model=None):
-    """(class accuracy, Fréchet distance, per-class accuracy (10,)) of a conditional generator.
+    """(class accuracy, Fréchet distance, per-class accuracy (10,), within-class spread) of a conditional G.
 
     n images, n/10 of each class; class accuracy is the share the classifier puts in the intended
-    class. FD is against the 10,000 real test images, in the classifier's feature space.
+    class. FD is against the 10,000 real test images, in the classifier's feature space. The spread
+    (within_class_spread) tells whether G still uses its noise inside a class.
     """
     model = classifier.load_classifier() if model is None else model
     labels = np.arange(n) % N_CLASSES
@@ -103,4 +129,4 @@ def evaluate_generator(generator, latent_dim, n=10000, seed=0, root=None, model=
     hits = fake_logits.argmax(1) == labels
     per_class = np.array([hits[labels == c].mean() for c in range(N_CLASSES)])
     fd = evaluate.frechet_distance(*evaluate.gaussian(fake_feats), *evaluate.gaussian(real_feats))
-    return float(hits.mean()), fd, per_class
+    return float(hits.mean()), fd, per_class, within_class_spread(fake, labels)

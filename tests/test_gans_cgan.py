@@ -24,6 +24,13 @@ def test_generator_and_discriminator_listen_to_the_label():
     assert not np.allclose(D(x, minigrad.tensor(np.array([0, 0]))).data, D(x, minigrad.tensor(np.array([1, 2]))).data)
 
 
+def test_within_class_spread_against_hand_computed_values():
+    images = np.array([[0.0, 0.0], [1.0, 2.0], [5.0, 5.0], [5.0, 5.0]])
+    labels = np.array([0, 0, 1, 1])
+    # class 0: per-pixel std 0.5 and 1.0 -> 0.75; class 1: identical images -> 0
+    assert cgan.within_class_spread(images, labels) == pytest.approx(0.375)
+
+
 def test_grid_rows_are_classes():
     assert list(cgan.sample_labels(30)) == [0] * 10 + [1] * 10 + [2] * 10
 
@@ -63,11 +70,12 @@ def test_class_accuracy_and_fd_of_a_generator(tiny_data):   # noqa: F811
         def forward(self, noise, labels):
             return minigrad.tensor(pictures[labels.data % len(pictures)])
     model = classifier.load_classifier()
-    accuracy, fd, per_class = cgan.evaluate_generator(Fixed(), 4, n=20, root=tiny_data, model=model)
+    accuracy, fd, per_class, spread = cgan.evaluate_generator(Fixed(), 4, n=20, root=tiny_data, model=model)
     predicted = classifier.features_and_logits(model, pictures[np.arange(10) % len(pictures)])[1].argmax(1)
     np.testing.assert_array_equal(per_class, (predicted == np.arange(10)).astype(float))
     assert accuracy == pytest.approx(per_class.mean())
     assert np.isfinite(fd) and fd > -1e-6
+    assert spread == 0                                   # one picture per class: no spread at all
 
 
 def test_dcgan_trainer_takes_the_loss_flag(tiny_data, tmp_path):   # noqa: F811
