@@ -11,6 +11,7 @@ same arrays. "random" is the untrained fallback (128 filters at sizes 3..55, str
 PyTorch runs with its default thread count (printed); minigrad's kernels use what they use.
 """
 import argparse
+import statistics
 import time
 
 import numpy as np
@@ -88,11 +89,14 @@ def torch_step_fn(loss_fn, content, style):
 
 
 def seconds_per_step(step, repeats):
-    step()                                           # warm-up (allocations, caches)
-    start = time.perf_counter()
+    """The median of `repeats` timed steps, after one warm-up step (allocations, caches)."""
+    step()
+    times = []
     for _ in range(repeats):
+        start = time.perf_counter()
         step()
-    return (time.perf_counter() - start) / repeats
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def main(argv=None):
