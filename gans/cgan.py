@@ -15,11 +15,13 @@ whatever the noise (class accuracy 72.7%, every row of the grid one picture). Jo
 z keeps its own normalised 7x7x256 map. In short PyTorch trials of these networks (2,000 steps at
 batch 16), the within-class pixel spread of the samples was 0.10 with z-joining and 0.26-0.28 with
 the label channel; real images have 0.39. The projection D raised class accuracy from 72% to 87%
-over a label channel concatenated to x.
+over a label channel concatenated to x. The default run with both (python -m gans.train_cgan):
+class accuracy 86.3%, Fréchet distance 86.4, spread 0.30.
 
 Training is the gallery's configurable step (adversarial.py: any --loss, the stabilisers), called
 with labels. The sample grid is 10 x 10, one row per class. `evaluate` scores a generator: the share
-of its images the project's classifier puts in the intended class, and the Fréchet distance.
+of its images the project's classifier puts in the intended class, the Fréchet distance, and the
+within-class spread.
 
 Train it with `python -m gans.train_cgan`.
 """
