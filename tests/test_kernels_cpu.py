@@ -29,8 +29,7 @@ def gemm(request):
     cpu.set_gemm(cpu_backend.DEFAULT_GEMM)
 
 
-@given(case=conv_cases())
-def test_conv2d_and_weight_grad_match_reference(gemm, case):
+def check_conv2d_and_weight_grad(case):
     rng, dt = np.random.default_rng(case["seed"]), case["dtype"]
     x = randn(rng, (case["N"], case["C"], case["H"], case["W"]), dt)
     w = randn(rng, (case["O"], case["C"]) + case["k"], dt)
@@ -42,8 +41,7 @@ def test_conv2d_and_weight_grad_match_reference(gemm, case):
     assert_close(cpu.conv2d_weight(x, gy, w.shape, *geom), ref.conv2d_weight(x, gy, w.shape, *geom), dt)
 
 
-@given(case=conv_cases(), data=st.data())
-def test_conv_transpose2d_matches_reference(gemm, case, data):
+def check_conv_transpose2d(case, data):
     rng, dt = np.random.default_rng(case["seed"]), case["dtype"]
     (sh, sw), (dh, dw) = case["stride"], case["dilation"]
     output_padding = (data.draw(st.integers(0, max(sh, dh) - 1)), data.draw(st.integers(0, max(sw, dw) - 1)))
@@ -57,6 +55,28 @@ def test_conv_transpose2d_matches_reference(gemm, case, data):
     assert_close(cpu.conv_transpose2d(x, w, b, *args), ref.conv_transpose2d(x, w, b, *args), dt)
 
 
+@given(case=conv_cases())
+def test_conv2d_and_weight_grad_match_reference(gemm, case):
+    check_conv2d_and_weight_grad(case)
+
+
+@given(case=conv_cases(), data=st.data())
+def test_conv_transpose2d_matches_reference(gemm, case, data):
+    check_conv_transpose2d(case, data)
+
+
+@given(case=conv_cases(extra=9), budget=st.integers(1, 200), data=st.data())
+def test_conv_row_bands_match_reference(case, budget, data):
+    # A column budget smaller than one sample's columns makes the C++ convolutions work a band of output
+    # rows at a time (a 256x256 VGG layer in real use); budgets below one output row give one-row bands.
+    old = cpu._extension().set_column_budget(budget)
+    try:
+        check_conv2d_and_weight_grad(case)
+        check_conv_transpose2d(case, data)
+    finally:
+        cpu._extension().set_column_budget(old)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_conv_batches_split_into_several_gemm_groups(gemm, dtype, rng):
     # C*kh*kw * Ho*Wo = 200 * 10^4 = 2M column entries per sample: the 4M-entry buffer holds two samples,
@@ -68,36 +88,6 @@ def test_conv_batches_split_into_several_gemm_groups(gemm, dtype, rng):
     assert_close(cpu.conv2d_weight(x, y, w.shape, *geom), ref.conv2d_weight(x, y, w.shape, *geom), dtype)
     assert_close(cpu.conv_transpose2d(y, w, b[:1].repeat(8), (1, 1), (2, 2), (0, 0), (1, 1)),
                  ref.conv_transpose2d(y, w, b[:1].repeat(8), (1, 1), (2, 2), (0, 0), (1, 1)), dtype)
-
-
-@given(case=conv_cases(extra=9), budget=st.integers(1, 200), data=st.data())
-def test_conv_row_bands_match_reference(case, budget, data):
-    # A column budget smaller than one sample's columns makes the C++ convolutions work a band of output
-    # rows at a time (a 256x256 VGG layer in real use); budgets below one output row give one-row bands.
-    rng, dt = np.random.default_rng(case["seed"]), case["dtype"]
-    x = randn(rng, (case["N"], case["C"], case["H"], case["W"]), dt)
-    w = randn(rng, (case["O"], case["C"]) + case["k"], dt)
-    b = randn(rng, (case["O"],), dt) if case["bias"] else None
-    geom = case["stride"], case["padding"], case["dilation"]
-    y = ref.conv2d(x, w, b, *geom)
-    gy = randn(rng, y.shape, dt)
-    (sh, sw), (dh, dw) = case["stride"], case["dilation"]
-    output_padding = (data.draw(st.integers(0, max(sh, dh) - 1)), data.draw(st.integers(0, max(sw, dw) - 1)))
-    t_args = case["stride"], case["padding"], output_padding, case["dilation"]
-    Ho = (case["H"] - 1) * sh - 2 * case["padding"][0] + dh * (case["k"][0] - 1) + output_padding[0] + 1
-    Wo = (case["W"] - 1) * sw - 2 * case["padding"][1] + dw * (case["k"][1] - 1) + output_padding[1] + 1
-    xt = randn(rng, (case["N"], case["O"], case["H"], case["W"]), dt)
-    bt = randn(rng, (case["C"],), dt) if case["bias"] else None
-    old = cpu._extension().set_column_budget(budget)
-    try:
-        out, grad_w = cpu.conv2d(x, w, b, *geom), cpu.conv2d_weight(x, gy, w.shape, *geom)
-        out_t = cpu.conv_transpose2d(xt, w, bt, *t_args) if Ho >= 1 and Wo >= 1 else None
-    finally:
-        cpu._extension().set_column_budget(old)
-    assert_close(out, y, dt)
-    assert_close(grad_w, ref.conv2d_weight(x, gy, w.shape, *geom), dt)
-    if out_t is not None:
-        assert_close(out_t, ref.conv_transpose2d(xt, w, bt, *t_args), dt)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
