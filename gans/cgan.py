@@ -62,15 +62,9 @@ class ConditionalDiscriminator(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.features = nn.Sequential(                          # phi: the DCGAN discriminator's convolutions
-            nn.Conv2d(1, 64, 5, stride=2, padding=2),           # (N, 64, 14, 14)
-            nn.LeakyReLU(SLOPE),
-            nn.Dropout(0.3),
-            nn.Conv2d(64, 128, 5, stride=2, padding=2),         # (N, 128, 7, 7)
-            nn.LeakyReLU(SLOPE),
-            nn.Dropout(0.3),
-        )
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(FEATURES)), 1))   # psi (minibatch layers go here)
+        net = dcgan.make_discriminator_model()
+        self.features = net[:6]                                 # phi: its convolutions -> (N, 128, 7, 7)
+        self.head = net[6:]                                     # psi: Flatten, Linear (minibatch layers go here)
         self.label_embedding = nn.Embedding(N_CLASSES, int(np.prod(FEATURES)))           # e(y), one vector per class
         nn.init.normal_(self.label_embedding.weight, std=0.02)  # small: at first D barely looks at the label
 
