@@ -30,12 +30,15 @@ Conventions for every kernel:
     batch_norm_backward(grad_y, x, gamma, mean, invstd, training, needs) -> (grad_x, grad_gamma, grad_beta)
     leaky_relu(x, negative_slope) -> y = x if x > 0 else negative_slope * x
     leaky_relu_backward(grad_y, x, negative_slope) -> grad_x = grad_y * (1 if x > 0 else negative_slope)
+    matmul(a, b) -> a @ b, NumPy's matmul rules (the product under minigrad's matmul op and nn.Linear).
+        Its own kernel so that, on the C++ backend, every heavy product of a training step runs on one
+        thread pool (see kernels/cpu/__init__.py, matmul).
 """
 import os
 import sys
 
 NAMES = ("conv2d", "conv_transpose2d", "conv2d_weight", "batch_norm", "batch_norm_backward",
-         "leaky_relu", "leaky_relu_backward")
+         "leaky_relu", "leaky_relu_backward", "matmul")
 BACKENDS = ("numpy", "cpp", "cuda")
 
 _active = None       # the backend module in use, chosen on first use
@@ -112,3 +115,7 @@ def leaky_relu(x, negative_slope):
 
 def leaky_relu_backward(grad_y, x, negative_slope):
     return _impl()[1].leaky_relu_backward(grad_y, x, negative_slope)
+
+
+def matmul(a, b):
+    return _impl()[1].matmul(a, b)

@@ -101,6 +101,34 @@ def test_gemm_matches_numpy_with_ragged_edges_and_transposes(gemm, dtype, M, N, 
             assert_close(_cpu.gemm(a, b, ta, tb), expected.astype(dtype), dtype)
 
 
+@given(m=st.integers(0, 40), k=st.integers(0, 40), n=st.integers(0, 40), dtype=st.sampled_from(DTYPES),
+       layout_a=st.sampled_from(["C", "F", "strided"]), layout_b=st.sampled_from(["C", "F", "strided"]),
+       seed=st.integers(0, 2**16))
+def test_matmul_matches_numpy_for_every_memory_layout(m, k, n, dtype, layout_a, layout_b, seed):
+    """kernels.cpu.matmul (the product under minigrad's matmul op) = NumPy's, whatever the operands' strides:
+    a Fortran-ordered operand (a .T view) becomes a transpose flag, a strided one a copy."""
+    rng = np.random.default_rng(seed)
+
+    def operand(rows, cols, layout):
+        if layout == "C":
+            return randn(rng, (rows, cols), dtype)
+        if layout == "F":
+            return randn(rng, (cols, rows), dtype).T
+        return randn(rng, (rows, 2 * cols), dtype)[:, ::2]
+
+    a, b = operand(m, k, layout_a), operand(k, n, layout_b)
+    out = cpu.matmul(a, b)
+    assert out.shape == (m, n) and out.dtype == dtype
+    assert_close(out, (a.astype(np.float64) @ b).astype(dtype), dtype)
+
+
+def test_matmul_hands_batched_and_mismatched_products_to_numpy_or_a_clear_error(rng):
+    a, b = randn(rng, (3, 4, 5), np.float32), randn(rng, (5, 2), np.float32)
+    np.testing.assert_array_equal(cpu.matmul(a, b), np.matmul(a, b))           # batched: NumPy's
+    with pytest.raises(ValueError, match=r"matmul: shapes \(4, 5\) and \(4, 5\)"):
+        cpu.matmul(a[0], a[0])
+
+
 @st.composite
 def bn_cases(draw):
     shape = (draw(st.integers(1, 4)), draw(st.integers(1, 5))) + tuple(

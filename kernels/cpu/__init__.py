@@ -20,7 +20,7 @@ import numpy as np
 from .. import checks
 
 __all__ = ["load", "set_gemm", "conv2d", "conv_transpose2d", "conv2d_weight", "batch_norm",
-           "batch_norm_backward", "leaky_relu", "leaky_relu_backward"]
+           "batch_norm_backward", "leaky_relu", "leaky_relu_backward", "matmul"]
 
 DEFAULT_GEMM = "builtin"      # see above: one thread pool for the whole step
 _ext = None          # the kernels._cpu extension module, once loaded
@@ -160,3 +160,32 @@ def leaky_relu_backward(grad_y, x, negative_slope):
     if grad_y.shape != x.shape:
         raise ValueError(f"leaky_relu_backward: grad_y {grad_y.shape} and input {x.shape} differ in shape")
     return _extension().leaky_relu_backward(grad_y, x, float(negative_slope))
+
+
+def matmul(a, b):
+    """a @ b: 2-D float products in the C++ GEMM, anything else (batched, 1-D, integer) in NumPy.
+
+    Why not leave them all to NumPy: its OpenBLAS keeps its own threads, which busy-wait for a while
+    after every product. In a DCGAN step the products of nn.Linear ran there, and the spinning threads
+    then took a core from the convolutions' OpenMP threads: the step measured 394 ms with NumPy's BLAS
+    threaded against 326 ms with it on one thread (batch 64, 2 cores). Through gemm.cpp the products
+    share the convolutions' threads. A transposed operand (a .T view, as in Linear's x @ W.T and in
+    every backward) is passed as a transpose flag, not copied.
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    if a.ndim != 2 or b.ndim != 2 or a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
+        return np.matmul(a, b)
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} cannot be multiplied "
+                         f"({a.shape[1]} != {b.shape[0]})")
+    (a, trans_a), (b, trans_b) = _gemm_operand(a), _gemm_operand(b)
+    return _extension().gemm(a, b, trans_a, trans_b)
+
+
+def _gemm_operand(m):
+    """m as (C-contiguous array, transpose flag): a Fortran-ordered m is the transpose of m.T."""
+    if m.flags.c_contiguous:
+        return m, False
+    if m.flags.f_contiguous:
+        return m.T, True
+    return np.ascontiguousarray(m), False

@@ -23,7 +23,7 @@ import numpy as np
 from .. import checks
 
 __all__ = ["load", "conv2d", "conv_transpose2d", "conv2d_weight", "batch_norm", "batch_norm_backward",
-           "leaky_relu", "leaky_relu_backward"]
+           "leaky_relu", "leaky_relu_backward", "matmul"]
 
 SOURCE_DIR = os.path.dirname(os.path.abspath(__file__))
 KERNELS = {                                   # source file -> the kernel templates it defines
@@ -266,3 +266,8 @@ def leaky_relu_backward(grad_y, x, negative_slope):
     _launch(_kernel("leaky_relu.cu", "leaky_relu_backward", x.dtype), x.size,
             grad_y, x, x.dtype.type(negative_slope), grad_x, x.size)
     return grad_x
+
+
+def matmul(a, b):
+    """a @ b in cuBLAS, through CuPy (what np.matmul on CuPy arrays dispatches to anyway)."""
+    return xp.matmul(a, b)
