@@ -39,6 +39,16 @@ idx conv_set_column_budget(idx elements) {
     return old;
 }
 
+// The most samples in one chunk of for_each_chunk: as many as the budget allows, then evened out over
+// the chunks that takes (64 samples at 53 per chunk become 32 + 32, not 53 + 11: a GEMM of 11 samples'
+// columns keeps two threads less busy than two of 32).
+static idx chunk_samples(idx N, const ConvGeom& g, idx per_column) {
+    idx per_sample = std::max<idx>(per_column * g.L(), 1);
+    if (per_sample > column_budget || N <= 0) return 1;
+    idx most = std::max<idx>(1, std::min<idx>(N, column_budget / per_sample)), chunks = (N + most - 1) / most;
+    return (N + chunks - 1) / chunks;
+}
+
 // Calls f(n0, S, h0, h1) for chunks of the column matrix that each fit the budget, given the elements
 // per output pixel (rows of the column matrix, plus any other per-column buffer): either S whole
 // samples n0 .. n0+S (h0 = 0, h1 = Ho), or, when one sample is too big, rows h0 .. h1 of sample n0.
@@ -46,7 +56,7 @@ template <typename F>
 static void for_each_chunk(idx N, const ConvGeom& g, idx per_column, F f) {
     idx per_sample = std::max<idx>(per_column * g.L(), 1);
     if (per_sample <= column_budget) {
-        idx G = std::max<idx>(1, std::min<idx>(N, column_budget / per_sample));
+        idx G = chunk_samples(N, g, per_column);
         for (idx n0 = 0; n0 < N; n0 += G) f(n0, std::min(G, N - n0), idx(0), g.Ho);
         return;
     }
@@ -55,11 +65,7 @@ static void for_each_chunk(idx N, const ConvGeom& g, idx per_column, F f) {
         for (idx h0 = 0; h0 < g.Ho; h0 += rows) f(n, idx(1), h0, std::min(g.Ho, h0 + rows));
 }
 
-// The most columns, and the most samples, in one chunk of for_each_chunk (to size its buffers).
-static idx chunk_samples(idx N, const ConvGeom& g, idx per_column) {
-    idx per_sample = std::max<idx>(per_column * g.L(), 1);
-    return per_sample <= column_budget ? std::max<idx>(1, std::min<idx>(N, column_budget / per_sample)) : 1;
-}
+// The most columns in one chunk of for_each_chunk (to size its buffers).
 static idx chunk_columns(idx N, const ConvGeom& g, idx per_column) {
     if (per_column * g.L() <= column_budget) return g.L() * chunk_samples(N, g, per_column);
     return g.Wo * std::max<idx>(1, column_budget / std::max<idx>(per_column * g.Wo, 1));
