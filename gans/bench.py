@@ -5,8 +5,18 @@ losses, both gradients (the tutorial's two tapes), and an Adam update of each ne
 at batch 64 and 128 for every kernel backend that is available here, and for PyTorch on the CPU with
 the same architecture when torch is installed (a yardstick only; the library never imports it).
 Prints the median milliseconds per step, images per second and the ratio to PyTorch.
+
+The implementations take turns, round after round, so that all of them see the same machine: on a
+shared 2-core machine the speed drifts by 10-30% over minutes, and timing one implementation after
+the other put that drift into the ratios. Each turn is a short burst of steps of which only the later
+ones are timed: the first one after a switch runs on caches the other implementation has just filled
+and still meets the other's threads spinning (single interleaved steps measured both minigrad and
+PyTorch 15-30% slower than back-to-back steps). PyTorch runs in a process of its own: its OpenMP
+threads slowed our kernels when it shared our process.
 """
 import argparse
+import importlib.util
+import multiprocessing
 import statistics
 import time
 from types import SimpleNamespace
@@ -19,21 +29,16 @@ import minigrad
 from . import dcgan
 
 
-def time_minigrad(batch_size, repeats, warmup=1):
+def minigrad_step(batch_size):
+    """A function that runs one DCGAN training step of minigrad (on the active kernel backend)."""
     minigrad.manual_seed(0)
     args = SimpleNamespace(latent_dim=100, lr=1e-4, beta1=0.9, beta2=0.999)
     gan = dcgan.build(args)
     real = minigrad.tensor(np.random.default_rng(0).uniform(-1, 1, (batch_size, 1, 28, 28)).astype(np.float32))
-    times = []
-    for i in range(warmup + repeats):
-        start = time.perf_counter()
-        gan.train_step(real)
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return lambda: gan.train_step(real)
 
 
-def time_torch(batch_size, repeats, warmup=1):
+def torch_step(batch_size):
     """The same model and step in PyTorch (channels-first, padding 2, output_padding 1, slope 0.3)."""
     import torch
     from torch import nn
@@ -67,18 +72,63 @@ def time_torch(batch_size, repeats, warmup=1):
         opt_g.step()
         opt_d.step()
 
+    return step
+
+
+def torch_worker(conn, batch_sizes):
+    """PyTorch's side, in its own process: build one step per batch size, then time one on each request."""
+    import torch
+    steps = {bs: torch_step(bs) for bs in batch_sizes}
+    for step in steps.values():
+        step()                                            # warm-up
+    conn.send(torch.get_num_threads())
+    while (request := conn.recv()) is not None:
+        bs, burst = request
+        conn.send(burst_times(steps[bs], burst))
+
+
+def start_torch(batch_sizes):
+    """(a function timing one PyTorch step at a batch size, its thread count, a stop function), or None."""
+    if importlib.util.find_spec("torch") is None:
+        return None
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    worker = context.Process(target=torch_worker, args=(theirs, batch_sizes), daemon=True)
+    worker.start()
+    threads = ours.recv()
+
+    def step(bs, burst):
+        ours.send((bs, burst))
+        return ours.recv()
+
+    def stop():
+        ours.send(None)
+        worker.join()
+    return step, threads, stop
+
+
+def burst_times(step, burst):
+    """Runs `burst` steps back to back; the seconds of each but the first."""
     times = []
-    for i in range(warmup + repeats):
+    for i in range(burst):
         start = time.perf_counter()
         step()
-        if i >= warmup:
+        if i > 0:
             times.append(time.perf_counter() - start)
-    return statistics.median(times), torch.get_num_threads()
+    return times
 
 
-def available_backends():
+def on_backend(backend, step):
+    """A function that times a burst of minigrad steps on this kernel backend."""
+    def run(burst):
+        kernels.set_backend(backend)
+        return burst_times(step, burst)
+    return run
+
+
+def available_backends(wanted):
     names = []
-    for name in kernels.BACKENDS:
+    for name in wanted:
         try:
             kernels.set_backend(name)
         except ImportError as err:
@@ -91,27 +141,37 @@ def available_backends():
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--batch-sizes", default="64,128")
-    p.add_argument("--repeats", type=int, default=5, help="timed steps per setting (after one warm-up step)")
+    p.add_argument("--rounds", type=int, default=5, help="turns of each implementation")
+    p.add_argument("--burst", type=int, default=3, help="steps per turn; all but the first are timed")
+    p.add_argument("--backends", default=",".join(kernels.BACKENDS),
+                   help="kernel backends to time, those of them available here (default: all)")
     p.add_argument("--no-torch", action="store_true")
     args = p.parse_args(argv)
     sizes = [int(s) for s in args.batch_sizes.split(",")]
-    rows = []
-    for backend in available_backends():
-        kernels.set_backend(backend)
+    runners = {}                                          # (name, batch) -> a function timing one step
+    for backend in available_backends(args.backends.split(",")):
         for bs in sizes:
-            rows.append((f"minigrad ({backend})", bs, time_minigrad(bs, args.repeats)))
-    torch_ms = {}
-    if not args.no_torch:
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            print("PyTorch not installed: no yardstick")
-        else:
-            for bs in sizes:
-                seconds, threads = time_torch(bs, args.repeats)
-                torch_ms[bs] = seconds
-                rows.append((f"PyTorch CPU ({threads} threads)", bs, seconds))
-    print(f"\nDCGAN training step (G + D forward/backward, two Adam updates), median of {args.repeats}:")
+            kernels.set_backend(backend)
+            step = minigrad_step(bs)
+            step()                                        # warm-up
+            runners[(f"minigrad ({backend})", bs)] = on_backend(backend, step)
+    yardstick = None if args.no_torch else start_torch(sizes)
+    if yardstick is None and not args.no_torch:
+        print("PyTorch not installed: no yardstick")
+    if yardstick is not None:
+        torch_timed, threads, stop = yardstick
+        for bs in sizes:
+            runners[(f"PyTorch CPU ({threads} threads)", bs)] = lambda burst, bs=bs: torch_timed(bs, burst)
+    times = {key: [] for key in runners}
+    for _ in range(args.rounds):                          # round after round, a burst of each
+        for key, run in runners.items():
+            times[key] += run(args.burst)
+    if yardstick is not None:
+        stop()
+    rows = [(name, bs, statistics.median(times[(name, bs)])) for name, bs in runners]
+    torch_ms = {bs: seconds for name, bs, seconds in rows if name.startswith("PyTorch")}
+    print(f"\nDCGAN training step (G + D forward/backward, two Adam updates), median of {args.rounds} rounds x "
+          f"{args.burst - 1} timed steps, implementations taking turns:")
     print(f"{'implementation':<28} {'batch':>5} {'ms/step':>9} {'images/s':>9} {'x PyTorch':>10}")
     for name, bs, seconds in rows:
         ratio = f"{seconds / torch_ms[bs]:.2f}" if bs in torch_ms else "-"

@@ -3,7 +3,7 @@ from gans import bench
 
 
 def test_bench_prints_a_row_per_backend_and_batch(capsys):
-    rows = bench.main(["--batch-sizes", "2", "--repeats", "1"])
+    rows = bench.main(["--batch-sizes", "2", "--rounds", "1", "--burst", "2"])
     out = capsys.readouterr().out
     names = {name for name, _, _ in rows}
     assert any(name.startswith("minigrad (") for name in names)
