@@ -1,6 +1,7 @@
 // GEMM: C (M x N) = op(A) (M x K) @ op(B) (K x N) + beta * C, row-major, beta 0 or 1, op = transpose or not.
 //
-// Every convolution here is im2col/col2im around one of these products, so this is where the time goes.
+// Every convolution here is im2col/col2im around one of these products, so this is where the time goes;
+// minigrad's 2-D matmul (nn.Linear) comes here too, through kernels.cpu.matmul.
 // Two implementations, one switch (gemm_set_blas):
 //   * BLAS: the sgemm/dgemm of the OpenBLAS that SciPy ships, reached through the function pointers SciPy
 //     exports for Cython (scipy.linalg.cython_blas); kernels/cpu/__init__.py installs them on
