@@ -76,7 +76,7 @@ def torch_step(batch_size):
 
 
 def torch_worker(conn, batch_sizes):
-    """PyTorch's side, in its own process: build one step per batch size, then time one on each request."""
+    """PyTorch's side, in its own process: build one step per batch size, then time a burst on each request."""
     import torch
     steps = {bs: torch_step(bs) for bs in batch_sizes}
     for step in steps.values():
@@ -88,7 +88,7 @@ def torch_worker(conn, batch_sizes):
 
 
 def start_torch(batch_sizes):
-    """(a function timing one PyTorch step at a batch size, its thread count, a stop function), or None."""
+    """(a function timing a burst of PyTorch steps at a batch size, its thread count, a stop function), or None."""
     if importlib.util.find_spec("torch") is None:
         return None
     context = multiprocessing.get_context("spawn")
@@ -148,7 +148,7 @@ def main(argv=None):
     p.add_argument("--no-torch", action="store_true")
     args = p.parse_args(argv)
     sizes = [int(s) for s in args.batch_sizes.split(",")]
-    runners = {}                                          # (name, batch) -> a function timing one step
+    runners = {}                                          # (name, batch) -> a function timing a burst
     for backend in available_backends(args.backends.split(",")):
         for bs in sizes:
             kernels.set_backend(backend)
