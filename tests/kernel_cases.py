@@ -20,7 +20,7 @@ def randn(rng, shape, dtype):
 
 
 @st.composite
-def conv_cases(draw, extra=7, channels=4, outputs=5):
+def conv_cases(draw, extra=7, channels=4, outputs=5, batch=3):
     """A conv2d geometry whose output is at least 1x1 (up to `extra` pixels more than the smallest)."""
     k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
     stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
@@ -28,6 +28,6 @@ def conv_cases(draw, extra=7, channels=4, outputs=5):
     dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
     smallest = [max(1, dilation[a] * (k[a] - 1) + 1 - 2 * padding[a]) for a in (0, 1)]
     H, W = (smallest[a] + draw(st.integers(0, extra)) for a in (0, 1))
-    N, C, O = draw(st.integers(1, 3)), draw(st.integers(1, channels)), draw(st.integers(1, outputs))
+    N, C, O = draw(st.integers(1, batch)), draw(st.integers(1, channels)), draw(st.integers(1, outputs))
     return dict(N=N, C=C, O=O, H=H, W=W, k=k, stride=stride, padding=padding, dilation=dilation,
                 bias=draw(st.booleans()), dtype=draw(st.sampled_from(DTYPES)), seed=draw(st.integers(0, 2**16)))

@@ -5,6 +5,8 @@ Skipped when the extension kernels._cpu is not built. Tolerances are relative to
 products in a different order, so a few ulps per output, far below these bounds; an indexing bug is O(1)).
 Every convolution test runs with both GEMMs under it: the built-in one and SciPy's BLAS (when installed).
 """
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import assume, given
@@ -15,6 +17,10 @@ _cpu = pytest.importorskip("kernels._cpu", reason="C++ kernels not built (pip in
 from kernels import cpu as cpu_backend  # noqa: E402
 from kernel_cases import DTYPES, TOL, assert_close, conv_cases, randn  # noqa: F401
 from kernels import reference as ref  # noqa: E402
+import kernels  # noqa: E402
+from minigrad import gradcheck, gradgradcheck  # noqa: E402
+from minigrad.ops.conv import conv2d, conv_transpose2d  # noqa: E402
+from test_conv import configs, conv2d_fits, tensor, transpose_fits  # noqa: E402
 
 cpu = cpu_backend.load()
 GEMMS = ["builtin", "blas"]
@@ -75,6 +81,42 @@ def test_conv_row_bands_match_reference(case, budget, data):
         check_conv_transpose2d(case, data)
     finally:
         cpu._extension().set_column_budget(old)
+
+
+@contextlib.contextmanager
+def conv_path(mode):
+    """The convolutions' path inside the block (1 direct, -1 im2col + GEMM, 0 by shape); restored after."""
+    old = _cpu.set_direct(mode)
+    try:
+        yield
+    finally:
+        _cpu.set_direct(old)
+
+
+@given(case=conv_cases(channels=40, outputs=40, batch=11), data=st.data())
+def test_direct_convolutions_match_reference(case, data):
+    # conv_direct.cpp forced on every geometry, including the ones it would leave to im2col: batches and
+    # channel counts on both sides of the tile sizes (8 samples, 32 float / 16 double lanes), so the
+    # zero-padded samples and channels are exercised, and strides, dilations, paddings and output paddings.
+    with conv_path(1):
+        check_conv2d_and_weight_grad(case)
+        check_conv_transpose2d(case, data)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_convolutions_take_the_direct_path_on_dcgan_shapes(dtype, rng):
+    # By shape (the default): a batch of 16 with 64 and 128 channels goes direct, a batch of 2 or a
+    # 1-channel image goes through im2col. Both equal the reference; the timing is in kernels.bench.
+    for (N, C, O, H) in [(16, 64, 128, 14), (2, 64, 128, 7), (16, 1, 64, 12)]:
+        x, w = randn(rng, (N, C, H, H), dtype), randn(rng, (O, C, 5, 5), dtype)
+        geom = (2, 2), (2, 2), (1, 1)
+        args = (2, 2), (2, 2), (1, 1), (1, 1)
+        with conv_path(0):
+            assert _cpu.direct_pays(N, C, O, dtype == np.float64) == (N >= 8 and C > 1)
+            y = ref.conv2d(x, w, None, *geom)
+            assert_close(cpu.conv2d(x, w, None, *geom), y, dtype)
+            assert_close(cpu.conv2d_weight(x, y, w.shape, *geom), ref.conv2d_weight(x, y, w.shape, *geom), dtype)
+            assert_close(cpu.conv_transpose2d(y, w, None, *args), ref.conv_transpose2d(y, w, None, *args), dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -270,3 +312,27 @@ def test_the_raw_extension_rejects_bad_shapes_instead_of_crashing(rng):
     with pytest.raises(ValueError, match="bias"):
         _cpu.conv_transpose2d(randn(rng, (1, 4, 2, 2), np.float32), w, np.zeros(1, np.float32),
                               (1, 1), (0, 0), (0, 0), (1, 1))
+
+
+@given(config=configs(max_size=5), with_bias=st.booleans())
+def test_gradcheck_through_the_direct_path(config, with_bias):
+    # minigrad's conv ops with the C++ backend and conv_direct.cpp forced: first derivatives of conv2d and
+    # conv_transpose2d (their backward passes are conv_transpose2d and conv2d_weight), then second ones.
+    N, C, O, size, kernel, stride, padding, dilation, output_padding, seed = config
+    assume(conv2d_fits(size, kernel, padding, dilation))
+    assume(transpose_fits(size, kernel, stride, padding, dilation, output_padding))
+    rng = np.random.default_rng(seed)
+    x, w, xt = tensor(rng, N, C, *size), tensor(rng, O, C, *kernel), tensor(rng, N, O, *size)
+    b, bt = tensor(rng, O), tensor(rng, C)
+    previous = kernels.backend()
+    kernels.set_backend("cpp")
+    try:
+        with conv_path(1):
+            conv = lambda x, w, b: conv2d(x, w, b if with_bias else None, stride, padding, dilation)  # noqa: E731
+            convt = lambda x, w, b: conv_transpose2d(x, w, b if with_bias else None, stride,  # noqa: E731
+                                                     padding, output_padding, 1, dilation)
+            assert gradcheck(conv, (x, w, b))
+            assert gradcheck(convt, (xt, w, bt))
+            assert gradgradcheck(conv, (x, w, b))
+    finally:
+        kernels.set_backend(previous)

@@ -248,6 +248,13 @@ PYBIND11_MODULE(_cpu, m) {
     m.def("set_column_budget", &conv_set_column_budget, py::arg("elements"),
           "Cap the convolutions' column buffer at this many elements (default 2**22); returns the old cap. "
           "Bigger samples are done a band of output rows at a time.");
+    m.def("set_direct", &conv_set_direct, py::arg("mode"),
+          "Convolutions: 1 always direct (conv_direct.cpp), -1 always im2col + GEMM, 0 choose by shape (default); "
+          "returns the old mode.");
+    m.def("direct_pays", [](idx batch, idx in_channels, idx out_channels, bool float64) {
+        return float64 ? direct_pays<double>(batch, in_channels, out_channels) : direct_pays<float>(batch, in_channels, out_channels);
+    }, py::arg("batch"), py::arg("in_channels"), py::arg("out_channels"), py::arg("float64") = false,
+          "Whether a convolution of this batch and these channel counts takes the direct path (under the current mode)");
     m.def("num_threads", &max_threads, "OpenMP threads the kernels use (1 without OpenMP)");
     m.def("set_num_threads", [](int n) {
 #ifdef _OPENMP

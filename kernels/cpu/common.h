@@ -6,6 +6,7 @@
 // Python. bindings.cpp checks shapes, allocates outputs and releases the GIL around them.
 #pragma once
 #include <cstdint>
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 
@@ -50,6 +51,14 @@ struct ConvGeom {
     idx L() const { return Ho * Wo; }
 };
 
+// Output positions o in [lo, hi) whose input position o*s + off lies in [0, n); clipped to [0, no).
+inline void valid_range(idx off, idx s, idx n, idx no, idx& lo, idx& hi) {
+    lo = off >= 0 ? 0 : (-off + s - 1) / s;                      // o*s + off >= 0
+    hi = (n - 1 - off) < 0 ? 0 : (n - 1 - off) / s + 1;          // o*s + off <= n - 1
+    lo = std::min(lo, no);
+    hi = std::min(std::max(hi, lo), no);
+}
+
 // ---- GEMM (gemm.cpp): C (M x N) = op(A) (M x K) @ op(B) (K x N) + beta * C, row-major, beta 0 or 1.
 template <typename T>
 void gemm(bool trans_a, bool trans_b, idx M, idx N, idx K, const T* A, idx lda, const T* B, idx ldb,
@@ -65,6 +74,17 @@ void conv_transpose2d_forward(const T* x, const T* w, const T* bias, T* y, idx N
 template <typename T>
 void conv2d_weight_grad(const T* x, const T* gy, T* gw, idx N, idx O, const ConvGeom& g);
 idx conv_set_column_budget(idx elements);      // the convolutions' column-buffer budget; returns the old one
+
+// ---- the same three without im2col (conv_direct.cpp); conv2d.cpp calls them when direct_pays says so.
+template <typename T>
+bool direct_pays(idx batch, idx in_channels, idx out_channels);
+int conv_set_direct(int mode);                 // 1 always, -1 never, 0 by shape; returns the old mode
+template <typename T>
+void conv2d_forward_direct(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g);
+template <typename T>
+void conv_transpose2d_forward_direct(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g);
+template <typename T>
+void conv2d_weight_grad_direct(const T* x, const T* gy, T* gw, idx N, idx O, const ConvGeom& g);
 
 // ---- batch norm (batch_norm.cpp): x viewed as (N, C, S).
 template <typename T>

@@ -71,14 +71,6 @@ static idx chunk_columns(idx N, const ConvGeom& g, idx per_column) {
     return g.Wo * std::max<idx>(1, column_budget / std::max<idx>(per_column * g.Wo, 1));
 }
 
-// Output positions o in [lo, hi) whose input position o*s + off lies in [0, n); clipped to [0, no).
-static inline void valid_range(idx off, idx s, idx n, idx no, idx& lo, idx& hi) {
-    lo = off >= 0 ? 0 : (-off + s - 1) / s;                      // o*s + off >= 0
-    hi = (n - 1 - off) < 0 ? 0 : (n - 1 - off) / s + 1;          // o*s + off <= n - 1
-    lo = std::min(lo, no);
-    hi = std::min(std::max(hi, lo), no);
-}
-
 // Rows c*kh*kw .. (c+1)*kh*kw of the columns for output rows h0 .. h1, from channel c of one image
 // (H, W); row stride ld.
 template <typename T>
@@ -162,6 +154,7 @@ static void scatter_bias(const T* src, idx ld, const T* bias, idx n0, idx S, idx
 
 template <typename T>
 void conv2d_forward(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g) {
+    if (direct_pays<T>(N, g.C, O)) return conv2d_forward_direct(x, w, bias, y, N, O, g);
     idx K = g.K(), L = g.L();
     idx cols = chunk_columns(N, g, K);
     Buffer<T> col(K * cols), out(chunk_samples(N, g, K) > 1 ? O * cols : 1);
@@ -181,6 +174,7 @@ void conv2d_forward(const T* x, const T* w, const T* bias, T* y, idx N, idx O, c
 // Here g describes the OUTPUT image (C, Ho, Wo) and the column grid is x's (H, W); x is (N, O, H, W).
 template <typename T>
 void conv_transpose2d_forward(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g) {
+    if (direct_pays<T>(N, g.C, O)) return conv_transpose2d_forward_direct(x, w, bias, y, N, O, g);
     idx K = g.K(), L = g.L(), plane = g.H * g.W;
     idx cols = chunk_columns(N, g, K);
     Buffer<T> col(K * cols), xb(chunk_samples(N, g, K) > 1 ? O * cols : 1);
@@ -210,6 +204,7 @@ void conv_transpose2d_forward(const T* x, const T* w, const T* bias, T* y, idx N
 
 template <typename T>
 void conv2d_weight_grad(const T* x, const T* gy, T* gw, idx N, idx O, const ConvGeom& g) {
+    if (direct_pays<T>(N, g.C, O)) return conv2d_weight_grad_direct(x, gy, gw, N, O, g);
     idx K = g.K(), L = g.L();
     std::fill(gw, gw + O * K, T(0));                                            // also the answer when N == 0
     idx cols = chunk_columns(N, g, K + O);

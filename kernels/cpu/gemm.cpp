@@ -26,28 +26,10 @@
 // Tested through every convolution in tests/test_kernels_cpu.py (both GEMMs are run there, on shapes
 // with ragged edges and transposes); timed by `python -m kernels.bench --gemm`.
 #include "common.h"
+#include "simd.h"
 
 #include <algorithm>
 #include <cstring>
-
-#if defined(__AVX512F__)
-constexpr int VBYTES = 64;           // one AVX-512 register
-#elif defined(__AVX__)
-constexpr int VBYTES = 32;           // one AVX register
-#else
-constexpr int VBYTES = 16;           // SSE / NEON
-#endif
-
-template <typename T>
-struct Tile {
-    typedef T vec __attribute__((vector_size(VBYTES)));      // a hardware vector of T
-    static constexpr int VL = VBYTES / int(sizeof(T));        // lanes per vector
-    static constexpr int NR = 2 * VL;                         // micro-tile columns: two vectors
-    static constexpr int MR = VBYTES == 64 ? 8 : (VBYTES == 32 ? 6 : 4);   // rows: 2*MR accumulators fit the register file
-    static constexpr idx KC = 256;                            // shared dimension per block (B micro-panel KC*NR in L1/L2)
-    static constexpr idx MC = MR * 16;                        // rows of A per block (MC*KC in L2)
-    static constexpr idx NC = NR * 64;                        // columns of B per block (KC*NC in L3)
-};
 
 // Packs op(A)[r0:r0+mc, k0:k0+kc] into MR-row panels: panel q holds, for each p, the MR values of column p.
 template <typename T>

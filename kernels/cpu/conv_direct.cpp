@@ -1,0 +1,265 @@
+// Direct convolution: the three products of conv2d.cpp (conv2d, conv_transpose2d, conv2d_weight) without
+// a column matrix, and without multiplying the zero padding.
+//
+// Why: the DCGAN layers are small images with many channels (7x7 and 14x14, 64..256 channels, 5x5 kernels,
+// padding 2). im2col + GEMM multiplies every padded zero: on a 7x7 image with a 5x5 kernel and padding 2
+// only 69% of the multiply-adds touch the image (84% from 14x14 to 7x7 at stride 2); and building the
+// columns, packing them and adding them back (col2im) took about a quarter of the training step.
+//
+// How: lay the activations out pixel-major, batch inside: (H, W, N, C). Then one output pixel is a small
+// product whose sum runs over the kernel taps that land inside the image, and over channels:
+//     conv2d:  y[p, n, o] = sum_{taps t inside the image at p} sum_c x[p + t, n, c] * w[o, c, t]
+// Which taps are inside depends on the pixel, never on the sample. So a tile of MR samples x NR output
+// channels at one pixel is one micro-kernel call (the GEMM's, gemm.cpp: MR broadcasts times two vectors per
+// step, the tile in registers) whose reduction is a list of "runs", one per valid tap: the padding costs
+// nothing, and the operands are read in place from the re-laid-out tensors.
+// The same micro-kernel does all three products; only the runs differ:
+//   conv2d            tile (MR samples, NR out-channels) at output pixel p; a run per tap inside the image,
+//                     over the input channels c
+//   conv_transpose2d  tile (MR samples, NR channels) at pixel q of its output; a run per tap t whose source
+//                     pixel (q + padding - t * dilation) / stride is whole and inside the input, over o
+//   conv2d_weight     tile (MR out-channels, NR in-channels) of one tap t; a run per output pixel at which t
+//                     lands inside the image, over the samples n (with stride 1, a whole row is one run)
+// Channels are zero-padded to whole vectors and samples to whole tiles in the re-laid-out copies, so the
+// micro-kernel has no ragged edges; the padded lanes are dropped when the result is laid back to NCHW.
+//
+// When it pays (direct_pays): the batch fills the MR broadcast rows and both channel counts fill most of a
+// vector. A batch of 1 (style transfer, CycleGAN) or a 1-channel image stays on im2col + GEMM.
+// Tested against the reference in tests/test_kernels_cpu.py with the choice forced both ways (set_direct).
+#include "common.h"
+#include "simd.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+static int direct_mode = 0;          // 0: decide by shape (direct_pays); 1: always direct; -1: never
+
+int conv_set_direct(int mode) {
+    int old = direct_mode;
+    direct_mode = mode > 0 ? 1 : (mode < 0 ? -1 : 0);
+    return old;
+}
+
+template <typename T>
+bool direct_pays(idx batch, idx in_channels, idx out_channels) {
+    if (direct_mode != 0) return direct_mode > 0;
+    constexpr idx MR = Tile<T>::MR, NR = Tile<T>::NR;
+    return batch >= MR && in_channels >= NR / 2 && out_channels >= NR / 2;
+}
+
+static idx round_up(idx a, idx b) { return (a + b - 1) / b * b; }
+
+// One stretch of a tile's reduction: len steps; step k reads the MR values a[k*ak .. k*ak + MR) (broadcast
+// one by one) and the NR values b[k*bk .. k*bk + NR) (two vector loads).
+template <typename T>
+struct Run {
+    const T* a;
+    const T* b;
+    idx len;
+};
+
+// c[m, 0:NR] = sum over the runs, over k < len, of a[a_off + k*ak + m] * b[k*bk + 0:NR], for m < MR.
+template <typename T>
+static void run_tile(const Run<T>* runs, idx n_runs, idx a_off, idx ak, idx bk, T* __restrict c, idx ldc) {
+    using V = typename Tile<T>::vec;
+    constexpr int MR = Tile<T>::MR, VL = Tile<T>::VL;
+    V acc[MR][2];
+    for (int m = 0; m < MR; ++m) acc[m][0] = acc[m][1] = V{};
+    for (idx r = 0; r < n_runs; ++r) {
+        const T* __restrict a = runs[r].a + a_off;
+        const T* __restrict b = runs[r].b;
+        for (idx k = runs[r].len; k > 0; --k, a += ak, b += bk) {
+            V b0, b1;
+            std::memcpy(&b0, b, sizeof(V));
+            std::memcpy(&b1, b + VL, sizeof(V));
+#pragma GCC unroll 16
+            for (int m = 0; m < MR; ++m) {                    // fully unrolled: acc stays in registers
+                T am = a[m];
+                acc[m][0] += am * b0;
+                acc[m][1] += am * b1;
+            }
+        }
+    }
+    for (int m = 0; m < MR; ++m) {
+        std::memcpy(c + m * ldc, &acc[m][0], sizeof(V));
+        std::memcpy(c + m * ldc + VL, &acc[m][1], sizeof(V));
+    }
+}
+
+// ---- layouts. NCHW is viewed as (N, C, P) with P pixels.
+
+// (N, C, P) -> (P, N/MR, C, MR): for each pixel, blocks of MR samples whose values of one channel sit side by
+// side (the MR values a run step broadcasts); samples past N are zeros.
+template <typename T>
+static void to_sample_blocks(const T* x, idx N, idx C, idx P, T* out) {
+    constexpr int MR = Tile<T>::MR;
+    idx nb = (N + MR - 1) / MR, pixel = nb * C * MR;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (idx blk = 0; blk < nb; ++blk)
+        for (idx c = 0; c < C; ++c) {
+            const T* src[MR];
+            for (int m = 0; m < MR; ++m) {
+                idx n = blk * MR + m;
+                src[m] = n < N ? x + (n * C + c) * P : nullptr;
+            }
+            T* dst = out + (blk * C + c) * MR;
+            for (idx p = 0; p < P; ++p, dst += pixel)
+                for (int m = 0; m < MR; ++m) dst[m] = src[m] ? src[m][p] : T(0);
+        }
+}
+
+// (N, C, P) -> (P, N, Cp): channels innermost, zeros in channels C .. Cp.
+template <typename T>
+static void to_pixel_major(const T* x, idx N, idx C, idx P, idx Cp, T* out) {
+    constexpr idx B = 16;                                     // 16 x 16 blocks: both sides stay in L1
+#pragma omp parallel for collapse(2) schedule(static)
+    for (idx n = 0; n < N; ++n)
+        for (idx p0 = 0; p0 < P; p0 += B)
+            for (idx c0 = 0; c0 < Cp; c0 += B)
+                for (idx p = p0; p < std::min(P, p0 + B); ++p) {
+                    T* dst = out + (p * N + n) * Cp;
+                    for (idx c = c0; c < std::min(Cp, c0 + B); ++c) dst[c] = c < C ? x[(n * C + c) * P + p] : T(0);
+                }
+}
+
+// (P, Np, Cp) -> (N, C, P) + bias[c]: back to NCHW, dropping the padded samples and channels.
+template <typename T>
+static void from_pixel_major(const T* in, idx N, idx C, idx P, idx Np, idx Cp, const T* bias, T* y) {
+    constexpr idx B = 16;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (idx n = 0; n < N; ++n)
+        for (idx c0 = 0; c0 < C; c0 += B)
+            for (idx p0 = 0; p0 < P; p0 += B)
+                for (idx c = c0; c < std::min(C, c0 + B); ++c) {
+                    T b = bias ? bias[c] : T(0);
+                    T* dst = y + (n * C + c) * P;
+                    for (idx p = p0; p < std::min(P, p0 + B); ++p) dst[p] = in[(p * Np + n) * Cp + c] + b;
+                }
+}
+
+// w (O, C, taps) -> (Op/NR, taps, C, NR) when the vector runs over O (conv2d), or (Cp/NR, taps, O, NR) when it
+// runs over C (conv_transpose2d): for each tap, the reduction channel's NR-wide rows one after the other.
+template <typename T>
+static void pack_weight(const T* w, idx O, idx C, idx taps, bool vector_over_c, T* out) {
+    constexpr idx NR = Tile<T>::NR;
+    idx V = vector_over_c ? C : O, R = vector_over_c ? O : C, blocks = round_up(V, NR) / NR;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (idx vb = 0; vb < blocks; ++vb)
+        for (idx t = 0; t < taps; ++t)
+            for (idx r = 0; r < R; ++r) {
+                T* dst = out + ((vb * taps + t) * R + r) * NR;
+                for (idx l = 0; l < NR; ++l) {
+                    idx v = vb * NR + l;
+                    idx o = vector_over_c ? r : v, c = vector_over_c ? v : r;
+                    dst[l] = v < V ? w[(o * C + c) * taps + t] : T(0);
+                }
+            }
+}
+
+// ---- the three products
+
+template <typename T>
+void conv2d_forward_direct(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g) {
+    constexpr idx MR = Tile<T>::MR, NR = Tile<T>::NR;
+    idx C = g.C, taps = g.kh * g.kw, P = g.L(), nb = (N + MR - 1) / MR, Np = nb * MR, Op = round_up(O, NR);
+    Buffer<T> xb(g.H * g.W * Np * C), wp(Op * taps * C), yt(P * Np * Op);
+    to_sample_blocks(x, N, C, g.H * g.W, xb.get());
+    pack_weight(w, O, C, taps, false, wp.get());
+#pragma omp parallel
+    {
+        std::vector<Run<T>> runs(taps);
+#pragma omp for collapse(2) schedule(static)
+        for (idx ob = 0; ob < Op / NR; ++ob)                  // out-channel block outer: its packed weights stay in cache
+            for (idx p = 0; p < P; ++p) {
+                idx oh = p / g.Wo, ow = p % g.Wo, n_runs = 0;
+                for (idx i = 0; i < g.kh; ++i) {
+                    idx ih = oh * g.sh - g.ph + i * g.dh;
+                    if (ih < 0 || ih >= g.H) continue;        // the whole kernel row is padding: skipped
+                    for (idx j = 0; j < g.kw; ++j) {
+                        idx iw = ow * g.sw - g.pw + j * g.dw;
+                        if (iw < 0 || iw >= g.W) continue;
+                        runs[n_runs++] = {xb.get() + (ih * g.W + iw) * Np * C, wp.get() + ((ob * taps + i * g.kw + j) * C) * NR, C};
+                    }
+                }
+                for (idx blk = 0; blk < nb; ++blk)            // step MR along a, NR along b: one channel per step
+                    run_tile(runs.data(), n_runs, blk * C * MR, MR, NR, yt.get() + (p * Np + blk * MR) * Op + ob * NR, Op);
+            }
+    }
+    from_pixel_major(yt.get(), N, O, P, Np, Op, bias, y);
+}
+
+// As in conv2d.cpp, g describes the OUTPUT image (C, H, W); x (N, O, Ho, Wo) is on the column grid.
+template <typename T>
+void conv_transpose2d_forward_direct(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g) {
+    constexpr idx MR = Tile<T>::MR, NR = Tile<T>::NR;
+    idx C = g.C, taps = g.kh * g.kw, L = g.L(), HW = g.H * g.W, nb = (N + MR - 1) / MR, Np = nb * MR;
+    idx Cp = round_up(C, NR);
+    Buffer<T> xb(L * Np * O), wt(Cp * taps * O), yt(HW * Np * Cp);
+    to_sample_blocks(x, N, O, L, xb.get());
+    pack_weight(w, O, C, taps, true, wt.get());
+#pragma omp parallel
+    {
+        std::vector<Run<T>> runs(taps);
+#pragma omp for collapse(2) schedule(static)
+        for (idx cb = 0; cb < Cp / NR; ++cb)
+            for (idx q = 0; q < HW; ++q) {
+                idx qh = q / g.W, qw = q % g.W, n_runs = 0;
+                for (idx i = 0; i < g.kh; ++i) {              // the conv maps grid row oh to image row oh*sh - ph + i*dh
+                    idx nh = qh + g.ph - i * g.dh;
+                    if (nh < 0 || nh % g.sh != 0 || nh / g.sh >= g.Ho) continue;
+                    for (idx j = 0; j < g.kw; ++j) {
+                        idx nw = qw + g.pw - j * g.dw;
+                        if (nw < 0 || nw % g.sw != 0 || nw / g.sw >= g.Wo) continue;
+                        runs[n_runs++] = {xb.get() + ((nh / g.sh) * g.Wo + nw / g.sw) * Np * O,
+                                          wt.get() + ((cb * taps + i * g.kw + j) * O) * NR, O};
+                    }
+                }
+                for (idx blk = 0; blk < nb; ++blk)
+                    run_tile(runs.data(), n_runs, blk * O * MR, MR, NR, yt.get() + (q * Np + blk * MR) * Cp + cb * NR, Cp);
+            }
+    }
+    from_pixel_major(yt.get(), N, C, HW, Np, Cp, bias, y);
+}
+
+template <typename T>
+void conv2d_weight_grad_direct(const T* x, const T* gy, T* gw, idx N, idx O, const ConvGeom& g) {
+    constexpr idx MR = Tile<T>::MR, NR = Tile<T>::NR;
+    idx C = g.C, taps = g.kh * g.kw, L = g.L(), HW = g.H * g.W, Om = round_up(O, MR), Cp = round_up(C, NR);
+    Buffer<T> gt(L * N * Om), xt(HW * N * Cp), dwt(taps * Om * Cp);
+    to_pixel_major(gy, N, O, L, Om, gt.get());                // (L, N, Om): MR out-channels side by side
+    to_pixel_major(x, N, C, HW, Cp, xt.get());                // (HW, N, Cp): NR in-channels side by side
+#pragma omp parallel
+    {
+        std::vector<Run<T>> runs(L);
+#pragma omp for collapse(3) schedule(static)
+        for (idx t = 0; t < taps; ++t)
+            for (idx om = 0; om < Om / MR; ++om)
+                for (idx cb = 0; cb < Cp / NR; ++cb) {
+                    idx i = t / g.kw, j = t % g.kw, offw = j * g.dw - g.pw, lo, hi, n_runs = 0;
+                    valid_range(offw, g.sw, g.W, g.Wo, lo, hi);           // output columns where tap j is inside
+                    for (idx oh = 0; oh < g.Ho && hi > lo; ++oh) {
+                        idx ih = oh * g.sh - g.ph + i * g.dh;
+                        if (ih < 0 || ih >= g.H) continue;
+                        // stride 1: the next pixel's samples follow in both tensors, so a row is one run
+                        idx per_run = g.sw == 1 ? hi - lo : 1;
+                        for (idx ow = lo; ow < hi; ow += per_run)
+                            runs[n_runs++] = {gt.get() + ((oh * g.Wo + ow) * N) * Om + om * MR,
+                                              xt.get() + ((ih * g.W + ow * g.sw + offw) * N) * Cp + cb * NR, per_run * N};
+                    }
+                    run_tile(runs.data(), n_runs, 0, Om, Cp, dwt.get() + (t * Om + om * MR) * Cp + cb * NR, Cp);
+                }
+    }
+#pragma omp parallel for collapse(2) schedule(static)
+    for (idx o = 0; o < O; ++o)
+        for (idx c = 0; c < C; ++c)
+            for (idx t = 0; t < taps; ++t) gw[(o * C + c) * taps + t] = dwt.get()[(t * Om + o) * Cp + c];
+}
+
+#define INSTANTIATE(T)                                                                                          \
+    template bool direct_pays<T>(idx, idx, idx);                                                                \
+    template void conv2d_forward_direct<T>(const T*, const T*, const T*, T*, idx, idx, const ConvGeom&);         \
+    template void conv_transpose2d_forward_direct<T>(const T*, const T*, const T*, T*, idx, idx, const ConvGeom&); \
+    template void conv2d_weight_grad_direct<T>(const T*, const T*, T*, idx, idx, const ConvGeom&);
+INSTANTIATE(float)
+INSTANTIATE(double)
