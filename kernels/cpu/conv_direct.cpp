@@ -59,9 +59,9 @@ struct Run {
     idx len;
 };
 
-// c[m, 0:NR] = sum over the runs, over k < len, of a[a_off + k*ak + m] * b[k*bk + 0:NR], for m < MR.
+// c[m*NR : m*NR + NR] = sum over the runs, over k < len, of a[a_off + k*ak + m] * b[k*bk + 0:NR], for m < MR.
 template <typename T>
-static void run_tile(const Run<T>* runs, idx n_runs, idx a_off, idx ak, idx bk, T* __restrict c, idx ldc) {
+static void run_tile(const Run<T>* runs, idx n_runs, idx a_off, idx ak, idx bk, T* __restrict c) {
     using V = typename Tile<T>::vec;
     constexpr int MR = Tile<T>::MR, VL = Tile<T>::VL;
     V acc[MR][2];
@@ -82,9 +82,21 @@ static void run_tile(const Run<T>* runs, idx n_runs, idx a_off, idx ak, idx bk, 
         }
     }
     for (int m = 0; m < MR; ++m) {
-        std::memcpy(c + m * ldc, &acc[m][0], sizeof(V));
-        std::memcpy(c + m * ldc + VL, &acc[m][1], sizeof(V));
+        std::memcpy(c + m * 2 * VL, &acc[m][0], sizeof(V));
+        std::memcpy(c + m * 2 * VL + VL, &acc[m][1], sizeof(V));
     }
+}
+
+// Writes the tile of MR samples n0.. x NR channels c0.. at pixel p straight into NCHW y (N, C, P), + bias:
+// strided single stores, but a few hundred per tile against thousands of multiply-add steps, and no
+// pixel-major output copy to transpose back.
+template <typename T>
+static void store_nchw(const T* tile, idx n0, idx c0, idx p, idx N, idx C, idx P, const T* bias, T* y) {
+    constexpr idx MR = Tile<T>::MR, NR = Tile<T>::NR;
+    idx rows = std::min(MR, N - n0), cols = std::min(NR, C - c0);
+    for (idx m = 0; m < rows; ++m)
+        for (idx l = 0; l < cols; ++l)
+            y[((n0 + m) * C + c0 + l) * P + p] = tile[m * NR + l] + (bias ? bias[c0 + l] : T(0));
 }
 
 // ---- layouts. NCHW is viewed as (N, C, P) with P pixels.
@@ -123,21 +135,6 @@ static void to_pixel_major(const T* x, idx N, idx C, idx P, idx Cp, T* out) {
                 }
 }
 
-// (P, Np, Cp) -> (N, C, P) + bias[c]: back to NCHW, dropping the padded samples and channels.
-template <typename T>
-static void from_pixel_major(const T* in, idx N, idx C, idx P, idx Np, idx Cp, const T* bias, T* y) {
-    constexpr idx B = 16;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (idx n = 0; n < N; ++n)
-        for (idx c0 = 0; c0 < C; c0 += B)
-            for (idx p0 = 0; p0 < P; p0 += B)
-                for (idx c = c0; c < std::min(C, c0 + B); ++c) {
-                    T b = bias ? bias[c] : T(0);
-                    T* dst = y + (n * C + c) * P;
-                    for (idx p = p0; p < std::min(P, p0 + B); ++p) dst[p] = in[(p * Np + n) * Cp + c] + b;
-                }
-}
-
 // w (O, C, taps) -> (Op/NR, taps, C, NR) when the vector runs over O (conv2d), or (Cp/NR, taps, O, NR) when it
 // runs over C (conv_transpose2d): for each tap, the reduction channel's NR-wide rows one after the other.
 template <typename T>
@@ -163,12 +160,13 @@ template <typename T>
 void conv2d_forward_direct(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g) {
     constexpr idx MR = Tile<T>::MR, NR = Tile<T>::NR;
     idx C = g.C, taps = g.kh * g.kw, P = g.L(), nb = (N + MR - 1) / MR, Np = nb * MR, Op = round_up(O, NR);
-    Buffer<T> xb(g.H * g.W * Np * C), wp(Op * taps * C), yt(P * Np * Op);
+    Buffer<T> xb(g.H * g.W * Np * C), wp(Op * taps * C);
     to_sample_blocks(x, N, C, g.H * g.W, xb.get());
     pack_weight(w, O, C, taps, false, wp.get());
 #pragma omp parallel
     {
         std::vector<Run<T>> runs(taps);
+        alignas(64) T tile[MR * NR];
 #pragma omp for collapse(2) schedule(static)
         for (idx ob = 0; ob < Op / NR; ++ob)                  // out-channel block outer: its packed weights stay in cache
             for (idx p = 0; p < P; ++p) {
@@ -182,11 +180,12 @@ void conv2d_forward_direct(const T* x, const T* w, const T* bias, T* y, idx N, i
                         runs[n_runs++] = {xb.get() + (ih * g.W + iw) * Np * C, wp.get() + ((ob * taps + i * g.kw + j) * C) * NR, C};
                     }
                 }
-                for (idx blk = 0; blk < nb; ++blk)            // step MR along a, NR along b: one channel per step
-                    run_tile(runs.data(), n_runs, blk * C * MR, MR, NR, yt.get() + (p * Np + blk * MR) * Op + ob * NR, Op);
+                for (idx blk = 0; blk < nb; ++blk) {          // step MR along a, NR along b: one channel per step
+                    run_tile(runs.data(), n_runs, blk * C * MR, MR, NR, tile);
+                    store_nchw(tile, blk * MR, ob * NR, p, N, O, P, bias, y);
+                }
             }
     }
-    from_pixel_major(yt.get(), N, O, P, Np, Op, bias, y);
 }
 
 // As in conv2d.cpp, g describes the OUTPUT image (C, H, W); x (N, O, Ho, Wo) is on the column grid.
@@ -194,15 +193,15 @@ template <typename T>
 void conv_transpose2d_forward_direct(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g) {
     constexpr idx MR = Tile<T>::MR, NR = Tile<T>::NR;
     idx C = g.C, taps = g.kh * g.kw, L = g.L(), HW = g.H * g.W, nb = (N + MR - 1) / MR, Np = nb * MR;
-    idx Cp = round_up(C, NR);
-    Buffer<T> xb(L * Np * O), wt(Cp * taps * O), yt(HW * Np * Cp);
+    Buffer<T> xb(L * Np * O), wt(round_up(C, NR) * taps * O);
     to_sample_blocks(x, N, O, L, xb.get());
     pack_weight(w, O, C, taps, true, wt.get());
 #pragma omp parallel
     {
         std::vector<Run<T>> runs(taps);
+        alignas(64) T tile[MR * NR];
 #pragma omp for collapse(2) schedule(static)
-        for (idx cb = 0; cb < Cp / NR; ++cb)
+        for (idx cb = 0; cb < (C + NR - 1) / NR; ++cb)
             for (idx q = 0; q < HW; ++q) {
                 idx qh = q / g.W, qw = q % g.W, n_runs = 0;
                 for (idx i = 0; i < g.kh; ++i) {              // the conv maps grid row oh to image row oh*sh - ph + i*dh
@@ -215,27 +214,31 @@ void conv_transpose2d_forward_direct(const T* x, const T* w, const T* bias, T* y
                                           wt.get() + ((cb * taps + i * g.kw + j) * O) * NR, O};
                     }
                 }
-                for (idx blk = 0; blk < nb; ++blk)
-                    run_tile(runs.data(), n_runs, blk * O * MR, MR, NR, yt.get() + (q * Np + blk * MR) * Cp + cb * NR, Cp);
+                for (idx blk = 0; blk < nb; ++blk) {
+                    run_tile(runs.data(), n_runs, blk * O * MR, MR, NR, tile);
+                    store_nchw(tile, blk * MR, cb * NR, q, N, C, HW, bias, y);
+                }
             }
     }
-    from_pixel_major(yt.get(), N, C, HW, Np, Cp, bias, y);
 }
 
 template <typename T>
 void conv2d_weight_grad_direct(const T* x, const T* gy, T* gw, idx N, idx O, const ConvGeom& g) {
     constexpr idx MR = Tile<T>::MR, NR = Tile<T>::NR;
     idx C = g.C, taps = g.kh * g.kw, L = g.L(), HW = g.H * g.W, Om = round_up(O, MR), Cp = round_up(C, NR);
-    Buffer<T> gt(L * N * Om), xt(HW * N * Cp), dwt(taps * Om * Cp);
+    Buffer<T> gt(L * N * Om), xt(HW * N * Cp);
     to_pixel_major(gy, N, O, L, Om, gt.get());                // (L, N, Om): MR out-channels side by side
     to_pixel_major(x, N, C, HW, Cp, xt.get());                // (HW, N, Cp): NR in-channels side by side
 #pragma omp parallel
     {
         std::vector<Run<T>> runs(L);
+        alignas(64) T tile[MR * NR];
+        // Out-channel blocks innermost: the x panel of one (tap, in-channel block), NR values per step,
+        // stays in L2 while the smaller gy panels (MR values per step) stream past it.
 #pragma omp for collapse(3) schedule(static)
         for (idx t = 0; t < taps; ++t)
-            for (idx om = 0; om < Om / MR; ++om)
-                for (idx cb = 0; cb < Cp / NR; ++cb) {
+            for (idx cb = 0; cb < Cp / NR; ++cb)
+                for (idx om = 0; om < Om / MR; ++om) {
                     idx i = t / g.kw, j = t % g.kw, offw = j * g.dw - g.pw, lo, hi, n_runs = 0;
                     valid_range(offw, g.sw, g.W, g.Wo, lo, hi);           // output columns where tap j is inside
                     for (idx oh = 0; oh < g.Ho && hi > lo; ++oh) {
@@ -247,13 +250,12 @@ void conv2d_weight_grad_direct(const T* x, const T* gy, T* gw, idx N, idx O, con
                             runs[n_runs++] = {gt.get() + ((oh * g.Wo + ow) * N) * Om + om * MR,
                                               xt.get() + ((ih * g.W + ow * g.sw + offw) * N) * Cp + cb * NR, per_run * N};
                     }
-                    run_tile(runs.data(), n_runs, 0, Om, Cp, dwt.get() + (t * Om + om * MR) * Cp + cb * NR, Cp);
+                    run_tile(runs.data(), n_runs, 0, Om, Cp, tile);
+                    idx rows = std::min(MR, O - om * MR), cols = std::min(NR, C - cb * NR);
+                    for (idx m = 0; m < rows; ++m)                      // into gw (O, C, kh, kw)
+                        for (idx l = 0; l < cols; ++l) gw[((om * MR + m) * C + cb * NR + l) * taps + t] = tile[m * NR + l];
                 }
     }
-#pragma omp parallel for collapse(2) schedule(static)
-    for (idx o = 0; o < O; ++o)
-        for (idx c = 0; c < C; ++c)
-            for (idx t = 0; t < taps; ++t) gw[(o * C + c) * taps + t] = dwt.get()[(t * Om + o) * Cp + c];
 }
 
 #define INSTANTIATE(T)                                                                                          \
