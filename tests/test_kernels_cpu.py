@@ -104,19 +104,23 @@ def test_direct_convolutions_match_reference(case, data):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_convolutions_take_the_direct_path_on_dcgan_shapes(dtype, rng):
-    # By shape (the default): a batch of 16 with 64 and 128 channels goes direct, a batch of 2 or a
-    # 1-channel image goes through im2col. Both equal the reference; the timing is in kernels.bench.
-    for (N, C, O, H) in [(16, 64, 128, 14), (2, 64, 128, 7), (16, 1, 64, 12)]:
-        x, w = randn(rng, (N, C, H, H), dtype), randn(rng, (O, C, 5, 5), dtype)
-        geom = (2, 2), (2, 2), (1, 1)
-        args = (2, 2), (2, 2), (1, 1), (1, 1)
-        with conv_path(0):
-            assert _cpu.direct_pays(N, C, O, dtype == np.float64) == (N >= 8 and C > 1)
-            y = ref.conv2d(x, w, None, *geom)
-            assert_close(cpu.conv2d(x, w, None, *geom), y, dtype)
-            assert_close(cpu.conv2d_weight(x, y, w.shape, *geom), ref.conv2d_weight(x, y, w.shape, *geom), dtype)
-            assert_close(cpu.conv_transpose2d(y, w, None, *args), ref.conv_transpose2d(y, w, None, *args), dtype)
+@pytest.mark.parametrize("N,C,O,H,direct", [(16, 64, 128, 14, (True, True, True)),    # DCGAN-like: direct
+                                            (2, 64, 128, 7, (False,) * 3),           # batch of 2: im2col
+                                            (16, 1, 64, 12, (False,) * 3),           # 1 channel: im2col
+                                            (8, 32, 16, 8, (False, True, False))])   # 4x4 output: few tiles
+def test_default_path_by_shape_matches_reference(dtype, N, C, O, H, direct, rng):
+    # By shape (the default mode): which path each of the three products takes, and that it is right.
+    x, w = randn(rng, (N, C, H, H), dtype), randn(rng, (O, C, 5, 5), dtype)
+    geom = (2, 2), (2, 2), (1, 1)
+    args = (2, 2), (2, 2), (1, 1), (1, 1)
+    with conv_path(0):
+        y = ref.conv2d(x, w, None, *geom)
+        L, f64 = y.shape[2] * y.shape[3], dtype == np.float64
+        assert (_cpu.direct_pays("conv2d", N, C, O, L, f64), _cpu.direct_pays("conv_transpose2d", N, C, O, H * H, f64),
+                _cpu.direct_pays("conv2d_weight", N, C, O, L, f64)) == direct
+        assert_close(cpu.conv2d(x, w, None, *geom), y, dtype)
+        assert_close(cpu.conv2d_weight(x, y, w.shape, *geom), ref.conv2d_weight(x, y, w.shape, *geom), dtype)
+        assert_close(cpu.conv_transpose2d(y, w, None, *args), ref.conv_transpose2d(y, w, None, *args), dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

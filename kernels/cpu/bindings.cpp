@@ -251,10 +251,16 @@ PYBIND11_MODULE(_cpu, m) {
     m.def("set_direct", &conv_set_direct, py::arg("mode"),
           "Convolutions: 1 always direct (conv_direct.cpp), -1 always im2col + GEMM, 0 choose by shape (default); "
           "returns the old mode.");
-    m.def("direct_pays", [](idx batch, idx in_channels, idx out_channels, bool float64) {
-        return float64 ? direct_pays<double>(batch, in_channels, out_channels) : direct_pays<float>(batch, in_channels, out_channels);
-    }, py::arg("batch"), py::arg("in_channels"), py::arg("out_channels"), py::arg("float64") = false,
-          "Whether a convolution of this batch and these channel counts takes the direct path (under the current mode)");
+    m.def("direct_pays", [](const std::string& op, idx batch, idx in_channels, idx out_channels, idx pixels, bool float64) {
+        ConvPass pass = op == "conv2d" ? ConvPass::forward : op == "conv_transpose2d" ? ConvPass::transpose : ConvPass::weight;
+        require(op == "conv2d" || op == "conv_transpose2d" || op == "conv2d_weight",
+                "direct_pays: op must be conv2d, conv_transpose2d or conv2d_weight, got " + op);
+        return float64 ? direct_pays<double>(pass, batch, in_channels, out_channels, pixels)
+                       : direct_pays<float>(pass, batch, in_channels, out_channels, pixels);
+    }, py::arg("op"), py::arg("batch"), py::arg("in_channels"), py::arg("out_channels"), py::arg("pixels"),
+          py::arg("float64") = false,
+          "Whether this convolution takes the direct path under the current mode; pixels are the output's "
+          "(conv2d, conv_transpose2d) or conv2d's output grid (conv2d_weight)");
     m.def("num_threads", &max_threads, "OpenMP threads the kernels use (1 without OpenMP)");
     m.def("set_num_threads", [](int n) {
 #ifdef _OPENMP

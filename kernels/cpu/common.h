@@ -76,8 +76,9 @@ void conv2d_weight_grad(const T* x, const T* gy, T* gw, idx N, idx O, const Conv
 idx conv_set_column_budget(idx elements);      // the convolutions' column-buffer budget; returns the old one
 
 // ---- the same three without im2col (conv_direct.cpp); conv2d.cpp calls them when direct_pays says so.
+enum class ConvPass { forward, transpose, weight };   // conv2d, conv_transpose2d, conv2d_weight
 template <typename T>
-bool direct_pays(idx batch, idx in_channels, idx out_channels);
+bool direct_pays(ConvPass pass, idx batch, idx in_channels, idx out_channels, idx pixels);
 int conv_set_direct(int mode);                 // 1 always, -1 never, 0 by shape; returns the old mode
 template <typename T>
 void conv2d_forward_direct(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g);

@@ -24,7 +24,9 @@
 // micro-kernel has no ragged edges; the padded lanes are dropped when the result is laid back to NCHW.
 //
 // When it pays (direct_pays): the batch fills the MR broadcast rows and both channel counts fill most of a
-// vector. A batch of 1 (style transfer, CycleGAN) or a 1-channel image stays on im2col + GEMM.
+// vector, so a batch of 1 (style transfer, CycleGAN) or a 1- or 3-channel image stays on im2col + GEMM;
+// and the tiles are neither too few per weight block nor, for the weight gradient, too short or too long
+// (measured on the 64x64 DCGAN's layers, see direct_pays).
 // Tested against the reference in tests/test_kernels_cpu.py with the choice forced both ways (set_direct).
 #include "common.h"
 #include "simd.h"
@@ -42,10 +44,21 @@ int conv_set_direct(int mode) {
 }
 
 template <typename T>
-bool direct_pays(idx batch, idx in_channels, idx out_channels) {
+bool direct_pays(ConvPass pass, idx batch, idx in_channels, idx out_channels, idx pixels) {
     if (direct_mode != 0) return direct_mode > 0;
     constexpr idx MR = Tile<T>::MR, NR = Tile<T>::NR;
-    return batch >= MR && in_channels >= NR / 2 && out_channels >= NR / 2;
+    if (batch < MR || in_channels < NR / 2 || out_channels < NR / 2) return false;
+    if (pass == ConvPass::weight) {
+        // pixels = the grid's: a tile's reduction is at most pixels * batch steps. At 256 the tiles are
+        // too short for their scattered stores (64x64 DCGAN, 1024 -> 512 at 4x4: 49 ms against 39);
+        // over ~8192 the NR-wide x panel (128 bytes a step) outgrows L2 and streams (32x32 at batch 16:
+        // 58 ms against 55).
+        idx steps = pixels * batch;
+        return steps >= 512 && steps * NR * idx(sizeof(T)) <= (idx(1) << 20);
+    }
+    // pixels = the output's: each block of packed weights serves pixels * batch/MR tiles. Below ~64 it
+    // is fetched for too little work (512 -> 1024 channels onto 4x4 at batch 16: 43 ms against 32).
+    return pixels * ((batch + MR - 1) / MR) >= 64;
 }
 
 static idx round_up(idx a, idx b) { return (a + b - 1) / b * b; }
@@ -259,7 +272,7 @@ void conv2d_weight_grad_direct(const T* x, const T* gy, T* gw, idx N, idx O, con
 }
 
 #define INSTANTIATE(T)                                                                                          \
-    template bool direct_pays<T>(idx, idx, idx);                                                                \
+    template bool direct_pays<T>(ConvPass, idx, idx, idx, idx);                                                              \
     template void conv2d_forward_direct<T>(const T*, const T*, const T*, T*, idx, idx, const ConvGeom&);         \
     template void conv_transpose2d_forward_direct<T>(const T*, const T*, const T*, T*, idx, idx, const ConvGeom&); \
     template void conv2d_weight_grad_direct<T>(const T*, const T*, T*, idx, idx, const ConvGeom&);
