@@ -183,11 +183,13 @@ def dropout(input, p=0.5, training=True):
         return x
     if p == 1:
         return x * 0.0
-    # Uniforms in float32 for float32 x: on the DCGAN's (64, 64, 14, 14) the mask took 6.3-6.9 ms with
-    # float64 draws and a float64 division, 1.6-2.7 ms this way.
-    draw = np.float32 if x.dtype == np.float32 else np.float64
-    mask = (random.generator().random(x.shape, dtype=draw) >= p).astype(x.dtype)   # 1 with probability 1 - p
-    mask *= x.dtype.type(1 / (1 - p))
+    # Keep an element when a uniform 32-bit integer is >= p * 2**32 (probability 1 - p, to within 2**-32),
+    # the integers taken raw from the generator's bit stream: two per 64-bit draw, no conversion to
+    # floats. On the DCGAN's (64, 64, 14, 14) that is 1.0 ms for the bits against 2.2 ms for float32
+    # uniforms, and the comparison and the scaling are one pass (np.multiply of a bool mask into x's dtype).
+    bits = random.generator().bit_generator.random_raw((x.data.size + 1) // 2).view(np.uint32)[:x.data.size]
+    keep = bits.reshape(x.shape) >= np.uint32(min(round(p * 2.0 ** 32), 2 ** 32 - 1))
+    mask = np.multiply(keep, x.dtype.type(1 / (1 - p)), dtype=x.dtype)
     return x * Tensor._wrap(mask)
 
 
