@@ -33,12 +33,15 @@ Conventions for every kernel:
     matmul(a, b) -> a @ b, NumPy's matmul rules (the product under minigrad's matmul op and nn.Linear).
         Its own kernel so that, on the C++ backend, every heavy product of a training step runs on one
         thread pool (see kernels/cpu/__init__.py, matmul).
+    adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay)
+        -> None: one Adam update, in place on param, exp_avg, exp_avg_sq and max_exp_avg_sq (None
+        unless amsgrad); arrays of one shape and dtype, step >= 1 (kernels/reference/adam.py).
 """
 import os
 import sys
 
 NAMES = ("conv2d", "conv_transpose2d", "conv2d_weight", "batch_norm", "batch_norm_backward",
-         "leaky_relu", "leaky_relu_backward", "matmul")
+         "leaky_relu", "leaky_relu_backward", "matmul", "adam_step")
 BACKENDS = ("numpy", "cpp", "cuda")
 
 _active = None       # the backend module in use, chosen on first use
@@ -119,3 +122,8 @@ def leaky_relu_backward(grad_y, x, negative_slope):
 
 def matmul(a, b):
     return _impl()[1].matmul(a, b)
+
+
+def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay):
+    return _impl()[1].adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
+                                weight_decay)

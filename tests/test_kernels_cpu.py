@@ -340,3 +340,53 @@ def test_gradcheck_through_the_direct_path(config, with_bias):
             assert gradgradcheck(conv, (x, w, b))
     finally:
         kernels.set_backend(previous)
+
+
+def adam_states(rng, shape, dtype, amsgrad):
+    param = randn(rng, shape, dtype)
+    moments = [np.zeros(shape, dtype) for _ in range(3 if amsgrad else 2)]
+    return [param] + moments + ([None] if not amsgrad else [])
+
+
+@given(shape=st.sampled_from([(1,), (7,), (3, 5), (40000,)]), dtype=st.sampled_from(DTYPES),
+       beta1=st.sampled_from([0.0, 0.5, 0.9]), beta2=st.sampled_from([0.9, 0.999]),
+       weight_decay=st.sampled_from([0.0, 0.01]), amsgrad=st.booleans(), seed=st.integers(0, 2**16))
+def test_adam_step_matches_reference_over_several_steps(shape, dtype, beta1, beta2, weight_decay, amsgrad, seed):
+    # Both lerp forms (1 - beta1 below and from 0.5 up), weight decay, amsgrad; 40000 elements take the
+    # OpenMP path. Five steps, so the bias corrections and the moments' history count.
+    rng = np.random.default_rng(seed)
+    ours, theirs = adam_states(rng, shape, dtype, amsgrad), None
+    theirs = [None if a is None else a.copy() for a in ours]
+    for step in range(1, 6):
+        grad = randn(rng, shape, dtype)
+        hyper = (step, 2e-3, beta1, beta2, 1e-8, weight_decay)
+        cpu.adam_step(*ours[:1], grad, *ours[1:], *hyper)
+        ref.adam_step(*theirs[:1], grad, *theirs[1:], *hyper)
+        for a, b in zip(ours, theirs):
+            if a is not None:
+                assert_close(a, b, dtype)
+    assert not np.array_equal(ours[0], adam_states(np.random.default_rng(seed), shape, dtype, amsgrad)[0])
+
+
+def test_adam_step_updates_strided_state_in_place_through_the_reference(rng):
+    # A non-contiguous parameter cannot go to C++ without a copy, which would lose the update: the
+    # reference's NumPy code updates it in place instead, with the same result.
+    big = randn(rng, (6, 8), np.float32)
+    param, expected = big[:, ::2], big[:, ::2].copy()
+    m, v = np.zeros_like(expected), np.zeros_like(expected)
+    m2, v2 = m.copy(), v.copy()
+    grad = randn(rng, expected.shape, np.float32)
+    cpu.adam_step(param, grad, m, v, None, 1, 1e-2, 0.9, 0.999, 1e-8, 0.0)
+    ref.adam_step(expected, grad, m2, v2, None, 1, 1e-2, 0.9, 0.999, 1e-8, 0.0)
+    np.testing.assert_array_equal(big[:, ::2], expected)
+    np.testing.assert_array_equal(m, m2)
+
+
+def test_adam_step_rejects_mismatched_state_clearly(rng):
+    param, grad = randn(rng, (4,), np.float32), randn(rng, (4,), np.float32)
+    with pytest.raises(ValueError, match=r"adam_step: exp_avg .*\(4,\), got shape \(5,\)"):
+        _cpu.adam_step(param, grad, np.zeros(5, np.float32), np.zeros(4, np.float32), None, 1, 1e-3, 0.9, 0.999,
+                       1e-8, 0.0)
+    with pytest.raises(ValueError, match="adam_step: step counts from 1"):
+        _cpu.adam_step(param, grad, np.zeros(4, np.float32), np.zeros(4, np.float32), None, 0, 1e-3, 0.9, 0.999,
+                       1e-8, 0.0)

@@ -403,3 +403,23 @@ def test_load_here_returns_the_backend_only_with_cupy_and_a_gpu(monkeypatch):
     else:
         with pytest.raises(ImportError, match=r"the CUDA kernels need (CuPy and )?an NVIDIA GPU"):
             cuda.load()
+
+
+@FIXTURE_OK
+@given(dtype=st.sampled_from(DTYPES), amsgrad=st.booleans(), weight_decay=st.sampled_from([0.0, 0.01]),
+       seed=st.integers(0, 2**16))
+def test_adam_step_matches_reference_in_place(backend, dtype, amsgrad, weight_decay, seed):
+    k, dev, host = backend
+    rng = np.random.default_rng(seed)
+    theirs = [randn(rng, (3, 33), dtype)] + [np.zeros((3, 33), dtype) for _ in range(3 if amsgrad else 2)]
+    ours = [dev(a) for a in theirs]
+    if not amsgrad:
+        theirs.append(None)
+        ours.append(None)
+    for step in range(1, 4):
+        grad = randn(rng, (3, 33), dtype)
+        k.adam_step(ours[0], dev(grad), *ours[1:], step, 1e-2, 0.9, 0.999, 1e-8, weight_decay)
+        ref.adam_step(theirs[0], grad, *theirs[1:], step, 1e-2, 0.9, 0.999, 1e-8, weight_decay)
+    for a, b in zip(ours, theirs):
+        if b is not None:
+            assert_close(host(a), b, dtype)

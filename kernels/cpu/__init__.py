@@ -20,7 +20,7 @@ import numpy as np
 from .. import checks
 
 __all__ = ["load", "set_gemm", "conv2d", "conv_transpose2d", "conv2d_weight", "batch_norm",
-           "batch_norm_backward", "leaky_relu", "leaky_relu_backward", "matmul"]
+           "batch_norm_backward", "leaky_relu", "leaky_relu_backward", "matmul", "adam_step"]
 
 DEFAULT_GEMM = "builtin"      # see above: one thread pool for the whole step
 _ext = None          # the kernels._cpu extension module, once loaded
@@ -189,3 +189,20 @@ def _gemm_operand(m):
     if m.flags.f_contiguous:
         return m.T, True
     return np.ascontiguousarray(m), False
+
+
+def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay):
+    """One fused pass in C++ (adam.cpp) when the arrays it updates in place are writeable, C-contiguous and of
+    one float dtype (minigrad's parameters and optimizer state always are); otherwise the reference's
+    NumPy code, which updates any array in place."""
+    state = [param, exp_avg, exp_avg_sq] + ([] if max_exp_avg_sq is None else [max_exp_avg_sq])
+    fused = (all(isinstance(a, np.ndarray) and a.dtype == param.dtype and a.shape == param.shape
+                 and a.flags.c_contiguous and a.flags.writeable for a in state)
+             and param.dtype in (np.float32, np.float64) and np.shape(grad) == param.shape)
+    if not fused:
+        from ..reference.adam import adam_step as reference_adam_step
+        return reference_adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
+                                   weight_decay)
+    grad = np.asarray(grad, dtype=param.dtype, order="C")             # (ascontiguousarray makes 0-d 1-d)
+    _extension().adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, int(step), float(lr), float(beta1),
+                           float(beta2), float(eps), float(weight_decay))

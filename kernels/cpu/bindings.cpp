@@ -10,6 +10,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <array>
 #include <optional>
 #include <sstream>
@@ -120,6 +121,31 @@ static Arr<T> conv2d_weight(const Arr<T>& x, const Arr<T>& gy, std::array<idx, 4
         conv2d_weight_grad<T>(x.data(), gy.data(), gwp, x.shape(0), O, g);
     }
     return gw;
+}
+
+// One of Adam's arrays, updated in place: it must be exactly right already (a converted copy would drop the update).
+template <typename T>
+static T* inplace_ptr(const py::array& a, const py::array& like, const char* name) {
+    require(Arr<T>::check_(a) && a.writeable() && a.ndim() == like.ndim() &&
+                std::equal(a.shape(), a.shape() + a.ndim(), like.shape()),
+            std::string("adam_step: ") + name + " must be a writeable C-contiguous array of the parameter's dtype and "
+                "shape " + shape_str(like) + ", got shape " + shape_str(a));
+    return static_cast<T*>(const_cast<void*>(a.data()));
+}
+
+template <typename T>
+static void adam_step_py(py::array param, const Arr<T>& grad, py::array exp_avg, py::array exp_avg_sq,
+                         std::optional<py::array> max_exp_avg_sq, idx step, double lr, double beta1, double beta2,
+                         double eps, double weight_decay) {
+    T* p = inplace_ptr<T>(param, param, "param");
+    T* m = inplace_ptr<T>(exp_avg, param, "exp_avg");
+    T* v = inplace_ptr<T>(exp_avg_sq, param, "exp_avg_sq");
+    T* vmax = max_exp_avg_sq ? inplace_ptr<T>(*max_exp_avg_sq, param, "max_exp_avg_sq") : nullptr;
+    require(grad.ndim() == param.ndim() && std::equal(grad.shape(), grad.shape() + grad.ndim(), param.shape()),
+            "adam_step: grad has shape " + shape_str(grad) + " but the parameter " + shape_str(param));
+    require(step >= 1, "adam_step: step counts from 1, got " + std::to_string(step));
+    py::gil_scoped_release nogil;
+    adam_step<T>(p, grad.data(), m, v, vmax, idx(param.size()), lr, beta1, beta2, eps, weight_decay, double(step));
 }
 
 // A running-statistics array updated in place: it must already be exactly right (a copy would drop the update).
@@ -239,6 +265,9 @@ PYBIND11_MODULE(_cpu, m) {
               py::arg("mean"), py::arg("invstd"), py::arg("training"), py::arg("needs"));
     BIND_BOTH("leaky_relu", leaky_relu, py::arg("x"), py::arg("negative_slope"));
     BIND_BOTH("leaky_relu_backward", leaky_relu_backward_py, py::arg("grad_y"), py::arg("x"), py::arg("negative_slope"));
+    BIND_BOTH("adam_step", adam_step_py, py::arg("param"), py::arg("grad"), py::arg("exp_avg"), py::arg("exp_avg_sq"),
+              py::arg("max_exp_avg_sq"), py::arg("step"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"),
+              py::arg("eps"), py::arg("weight_decay"));
     BIND_BOTH("gemm", gemm_py, py::arg("a"), py::arg("b"), py::arg("trans_a") = false, py::arg("trans_b") = false);
     m.def("set_blas", [](const py::object& s, const py::object& d) {
         if (s.is_none() || d.is_none()) return gemm_set_blas(nullptr, nullptr);

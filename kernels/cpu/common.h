@@ -96,6 +96,11 @@ template <typename T>
 void batch_norm_backward(const T* gy, const T* x, const T* gamma, const T* mean, const T* invstd,
                          bool training, T* gx, T* ggamma, T* gbeta, idx N, idx C, idx S);
 
+// ---- Adam's update (adam.cpp), in place over n elements; vmax may be null (no amsgrad).
+template <typename T>
+void adam_step(T* p, const T* grad, T* m, T* v, T* vmax, idx n, double lr, double beta1, double beta2, double eps,
+               double weight_decay, double step);
+
 // ---- leaky relu (leaky_relu.cpp), n elements.
 template <typename T>
 void leaky_relu_forward(const T* x, T slope, T* y, idx n);

@@ -23,7 +23,7 @@ import numpy as np
 from .. import checks
 
 __all__ = ["load", "conv2d", "conv_transpose2d", "conv2d_weight", "batch_norm", "batch_norm_backward",
-           "leaky_relu", "leaky_relu_backward", "matmul"]
+           "leaky_relu", "leaky_relu_backward", "matmul", "adam_step"]
 
 SOURCE_DIR = os.path.dirname(os.path.abspath(__file__))
 KERNELS = {                                   # source file -> the kernel templates it defines
@@ -271,3 +271,11 @@ def leaky_relu_backward(grad_y, x, negative_slope):
 def matmul(a, b):
     """a @ b in cuBLAS, through CuPy (what np.matmul on CuPy arrays dispatches to anyway)."""
     return xp.matmul(a, b)
+
+
+def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay):
+    """The reference's array code (kernels/reference/adam.py) on CuPy arrays: NumPy's ufuncs and in-place
+    operators dispatch to CuPy, each one a GPU kernel. Not fused; minigrad's parameters live in host memory,
+    so only the kernel tests reach this."""
+    from ..reference.adam import adam_step as reference_adam_step
+    reference_adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay)

@@ -1,9 +1,10 @@
 """NumPy reference kernels: the truth every fast backend is tested against. Read these first.
 
 Reading order: conv2d.py (im2col + matmul), conv_transpose2d.py (its adjoint: matmul + col2im),
-batch_norm.py, leaky_relu.py. The matrix product (matmul) is NumPy's own. The signatures are the
+batch_norm.py, leaky_relu.py, adam.py. The matrix product (matmul) is NumPy's own. The signatures are the
 contract in kernels/__init__.py.
 """
+from .adam import adam_step  # noqa: F401
 from .batch_norm import batch_norm, batch_norm_backward  # noqa: F401
 from .conv2d import conv2d, conv2d_weight  # noqa: F401
 from .conv_transpose2d import conv_transpose2d  # noqa: F401

@@ -12,6 +12,8 @@ checkpoint can be loaded into a fresh optimizer built over a fresh model with th
 """
 import numpy as np
 
+from kernels.reference.adam import lerp_  # noqa: F401  (torch's lerp rounding; Adam's kernel uses it too)
+
 from ..autograd import enable_grad
 from ..tensor import Tensor
 
@@ -211,15 +213,3 @@ def check_nonnegative(optimizer, **values):
     for key, value in values.items():
         if not value >= 0.0:
             raise ValueError(f"{optimizer}: invalid {key} {value!r}: must be >= 0")
-
-
-def lerp_(start, end, weight):
-    """start += weight * (end - start), in place, rounded the way torch.lerp_ rounds.
-
-    For weight < 0.5 the step from `start` is the accurate form, otherwise the step back from `end`.
-    """
-    if abs(weight) < 0.5:
-        start += weight * (end - start)
-    else:
-        start[...] = end - (end - start) * (1 - weight)
-    return start
