@@ -51,8 +51,8 @@ bool direct_pays(ConvPass pass, idx batch, idx in_channels, idx out_channels, id
     if (pass == ConvPass::weight) {
         // pixels = the grid's: a tile's reduction is at most pixels * batch steps. At 256 the tiles are
         // too short for their scattered stores (64x64 DCGAN, 1024 -> 512 at 4x4: 49 ms against 39);
-        // over ~8192 the NR-wide x panel (128 bytes a step) outgrows L2 and streams (32x32 at batch 16:
-        // 58 ms against 55).
+        // over ~8192 the NR-wide x panel (128 bytes a step) outgrows L2 and streams (D 64 -> 128, 32x32 grid
+        // at batch 16: 49-57 ms against im2col's 46-53 in four alternating runs).
         idx steps = pixels * batch;
         return steps >= 512 && steps * NR * idx(sizeof(T)) <= (idx(1) << 20);
     }
