@@ -22,8 +22,8 @@ Notes (2-core AMD EPYC with AVX-512, shared with other jobs, so +-20% noise):
     steps). Now each thread computes one slab of C with no barrier inside. On a shared machine
     compare backends with --threads 1 and OPENBLAS_NUM_THREADS=1: multithreaded timings there measure
     the scheduler more than the kernels.
-  * Direct convolution (conv_direct.cpp) replaced im2col + GEMM on every layer with a batch of 8+ and
-    8+ channels on both sides: it skips the kernel taps that land on the zero padding (31% of them on
+  * Direct convolution (conv_direct.cpp) replaced im2col + GEMM wherever it measured faster (a batch of
+    8+, 16+ channels on both sides, enough tiles; its direct_pays): every large 28x28 layer. It skips the kernel taps that land on the zero padding (31% of them on
     the 7x7 layers, 16% from 14x14 to 7x7). GF/s below counts every tap, as FLOP counters usually do,
     so a direct layer's rate can pass the matmul peak: the 7x7 layers reach ~280 by that count, ~195
     counting only the taps inside the image.

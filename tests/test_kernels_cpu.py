@@ -355,7 +355,7 @@ def test_adam_step_matches_reference_over_several_steps(shape, dtype, beta1, bet
     # Both lerp forms (1 - beta1 below and from 0.5 up), weight decay, amsgrad; 40000 elements take the
     # OpenMP path. Five steps, so the bias corrections and the moments' history count.
     rng = np.random.default_rng(seed)
-    ours, theirs = adam_states(rng, shape, dtype, amsgrad), None
+    ours = adam_states(rng, shape, dtype, amsgrad)
     theirs = [None if a is None else a.copy() for a in ours]
     for step in range(1, 6):
         grad = randn(rng, shape, dtype)

@@ -18,6 +18,7 @@ import os
 import numpy as np
 
 from .. import checks
+from ..reference.adam import adam_step as reference_adam_step
 
 __all__ = ["load", "set_gemm", "conv2d", "conv_transpose2d", "conv2d_weight", "batch_norm",
            "batch_norm_backward", "leaky_relu", "leaky_relu_backward", "matmul", "adam_step"]
@@ -200,7 +201,6 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1,
                  and a.flags.c_contiguous and a.flags.writeable for a in state)
              and param.dtype in (np.float32, np.float64) and np.shape(grad) == param.shape)
     if not fused:
-        from ..reference.adam import adam_step as reference_adam_step
         return reference_adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
                                    weight_decay)
     grad = np.asarray(grad, dtype=param.dtype, order="C")             # (ascontiguousarray makes 0-d 1-d)

@@ -14,6 +14,7 @@ static constexpr idx kParallelMin = 1 << 15;      // below this, thread start-up
 template <typename T>
 void adam_step(T* p, const T* grad, T* m, T* v, T* vmax, idx n, double lr, double beta1, double beta2, double eps,
                double weight_decay, double step) {
+    // keep1 is the reference's (1 - weight) with weight = 1 - beta1, rounded the same way (not simply beta1)
     const T wd = T(weight_decay), w1 = T(1 - beta1), keep1 = T(1 - (1 - beta1)), b2 = T(beta2), w2 = T(1 - beta2);
     const T bias2 = T(std::sqrt(1 - std::pow(beta2, step))), step_size = T(lr / (1 - std::pow(beta1, step)));
     const T e = T(eps);

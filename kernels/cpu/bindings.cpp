@@ -281,9 +281,9 @@ PYBIND11_MODULE(_cpu, m) {
           "Convolutions: 1 always direct (conv_direct.cpp), -1 always im2col + GEMM, 0 choose by shape (default); "
           "returns the old mode.");
     m.def("direct_pays", [](const std::string& op, idx batch, idx in_channels, idx out_channels, idx pixels, bool float64) {
-        ConvPass pass = op == "conv2d" ? ConvPass::forward : op == "conv_transpose2d" ? ConvPass::transpose : ConvPass::weight;
         require(op == "conv2d" || op == "conv_transpose2d" || op == "conv2d_weight",
                 "direct_pays: op must be conv2d, conv_transpose2d or conv2d_weight, got " + op);
+        ConvPass pass = op == "conv2d" ? ConvPass::forward : op == "conv_transpose2d" ? ConvPass::transpose : ConvPass::weight;
         return float64 ? direct_pays<double>(pass, batch, in_channels, out_channels, pixels)
                        : direct_pays<float>(pass, batch, in_channels, out_channels, pixels);
     }, py::arg("op"), py::arg("batch"), py::arg("in_channels"), py::arg("out_channels"), py::arg("pixels"),

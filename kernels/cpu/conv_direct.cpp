@@ -63,43 +63,6 @@ bool direct_pays(ConvPass pass, idx batch, idx in_channels, idx out_channels, id
 
 static idx round_up(idx a, idx b) { return (a + b - 1) / b * b; }
 
-// One stretch of a tile's reduction: len steps; step k reads the MR values a[k*ak .. k*ak + MR) (broadcast
-// one by one) and the NR values b[k*bk .. k*bk + NR) (two vector loads).
-template <typename T>
-struct Run {
-    const T* a;
-    const T* b;
-    idx len;
-};
-
-// c[m*NR : m*NR + NR] = sum over the runs, over k < len, of a[a_off + k*ak + m] * b[k*bk + 0:NR], for m < MR.
-template <typename T>
-static void run_tile(const Run<T>* runs, idx n_runs, idx a_off, idx ak, idx bk, T* __restrict c) {
-    using V = typename Tile<T>::vec;
-    constexpr int MR = Tile<T>::MR, VL = Tile<T>::VL;
-    V acc[MR][2];
-    for (int m = 0; m < MR; ++m) acc[m][0] = acc[m][1] = V{};
-    for (idx r = 0; r < n_runs; ++r) {
-        const T* __restrict a = runs[r].a + a_off;
-        const T* __restrict b = runs[r].b;
-        for (idx k = runs[r].len; k > 0; --k, a += ak, b += bk) {
-            V b0, b1;
-            std::memcpy(&b0, b, sizeof(V));
-            std::memcpy(&b1, b + VL, sizeof(V));
-#pragma GCC unroll 16
-            for (int m = 0; m < MR; ++m) {                    // fully unrolled: acc stays in registers
-                T am = a[m];
-                acc[m][0] += am * b0;
-                acc[m][1] += am * b1;
-            }
-        }
-    }
-    for (int m = 0; m < MR; ++m) {
-        std::memcpy(c + m * 2 * VL, &acc[m][0], sizeof(V));
-        std::memcpy(c + m * 2 * VL + VL, &acc[m][1], sizeof(V));
-    }
-}
-
 // Writes the tile of MR samples n0.. x NR channels c0.. at pixel p straight into NCHW y (N, C, P), + bias:
 // strided single stores, but a few hundred per tile against thousands of multiply-add steps, and no
 // pixel-major output copy to transpose back.

@@ -58,29 +58,15 @@ static void pack_b(bool trans, const T* B, idx ldb, idx k0, idx c0, idx kc, idx 
     }
 }
 
-// C[0:mr, 0:nr] (+)= a_panel (kc x MR) . b_panel (kc x NR): the MR x NR tile lives in registers all along.
+// C[0:mr, 0:nr] (+)= a_panel (kc x MR) . b_panel (kc x NR): the shared micro-kernel (simd.h) over the two
+// packed panels, one run of kc steps, then the tile's valid part stored or added into C.
 template <typename T>
 static inline void micro_kernel(idx kc, const T* __restrict a, const T* __restrict b, T* __restrict c, idx ldc,
                                 idx mr, idx nr, bool accumulate) {
-    using V = typename Tile<T>::vec;
-    constexpr int MR = Tile<T>::MR, NR = Tile<T>::NR, VL = Tile<T>::VL;
-    V acc[MR][2];
-    for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = V{};
-    for (idx p = 0; p < kc; ++p) {
-        V b0 = *reinterpret_cast<const V*>(b + p * NR);          // aligned: panels are 64-byte aligned
-        V b1 = *reinterpret_cast<const V*>(b + p * NR + VL);
-#pragma GCC unroll 16
-        for (int i = 0; i < MR; ++i) {                           // fully unrolled: acc stays in registers
-            T ai = a[p * MR + i];                                // broadcast one value of A
-            acc[i][0] += ai * b0;                                // becomes an FMA
-            acc[i][1] += ai * b1;
-        }
-    }
+    constexpr int MR = Tile<T>::MR, NR = Tile<T>::NR;
     alignas(64) T tile[MR * NR];
-    for (int i = 0; i < MR; ++i) {
-        std::memcpy(tile + i * NR, &acc[i][0], sizeof(V));
-        std::memcpy(tile + i * NR + VL, &acc[i][1], sizeof(V));
-    }
+    const Run<T> run{a, b, kc};
+    run_tile(&run, 1, 0, MR, NR, tile);
     for (idx i = 0; i < mr; ++i) {
         T* crow = c + i * ldc;
         const T* trow = tile + i * NR;

@@ -21,6 +21,7 @@ import sys
 import numpy as np
 
 from .. import checks
+from ..reference.adam import adam_step as reference_adam_step
 
 __all__ = ["load", "conv2d", "conv_transpose2d", "conv2d_weight", "batch_norm", "batch_norm_backward",
            "leaky_relu", "leaky_relu_backward", "matmul", "adam_step"]
@@ -277,5 +278,4 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1,
     """The reference's array code (kernels/reference/adam.py) on CuPy arrays: NumPy's ufuncs and in-place
     operators dispatch to CuPy, each one a GPU kernel. Not fused; minigrad's parameters live in host memory,
     so only the kernel tests reach this."""
-    from ..reference.adam import adam_step as reference_adam_step
     reference_adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay)

@@ -12,8 +12,6 @@ checkpoint can be loaded into a fresh optimizer built over a fresh model with th
 """
 import numpy as np
 
-from kernels.reference.adam import lerp_  # noqa: F401  (torch's lerp rounding; Adam's kernel uses it too)
-
 from ..autograd import enable_grad
 from ..tensor import Tensor
 

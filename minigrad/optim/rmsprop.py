@@ -11,7 +11,9 @@ For each parameter p with gradient g (PyTorch's formulation and order):
 """
 import numpy as np
 
-from .optimizer import Optimizer, check_nonnegative, lerp_
+from kernels.reference.adam import lerp_       # torch's lerp rounding, shared with Adam's reference kernel
+
+from .optimizer import Optimizer, check_nonnegative
 
 
 class RMSprop(Optimizer):
