@@ -3,7 +3,14 @@
 The C++ extension (kernels._cpu, from kernels/cpu/*.cpp via CMakeLists.txt) is optional: when CMake or a
 compiler is missing, the build fails, or MINIGRAD_NO_EXTENSION=1 is set, setup prints one warning and
 installs the pure-Python package, whose kernels then run on the NumPy reference backend.
-`pip install .` puts the module in the wheel; `pip install -e .` builds it in place, into kernels/.
+`pip install -e .` builds it in place, into kernels/. `pip install .` puts it in the wheel and also
+leaves a copy in the source tree's kernels/: run from the clone's root, Python imports the clone's
+kernels/ folder (the current folder comes first on sys.path), not the installed one, and that folder
+must find its C++ kernels too.
+
+The package shares its import name `kernels` with another PyPI distribution (Hugging Face's kernel
+loader); installing one over the other would replace files of the other, so setup refuses to install
+into an environment that already has it (see _refuse_foreign_kernels).
 """
 import os
 import shutil
@@ -29,6 +36,7 @@ class BuildCMake(build_ext):
     """Configure and build CMakeLists.txt; on any failure warn once and carry on without the extension."""
 
     def run(self):
+        _refuse_foreign_kernels()
         self._built = []
         for ext in self.extensions:
             start = time.time()
@@ -73,9 +81,44 @@ class BuildCMake(build_ext):
         if not target.exists():
             raise RuntimeError(f"CMake finished but {target} is missing")
         self._built.append(str(target))
+        self._copy_into_source_tree(ext, target)
+
+    def _copy_into_source_tree(self, ext, built):
+        """`pip install .` from a clone: put a copy of the module beside the clone's kernels/__init__.py too."""
+        in_tree = ROOT / self.get_ext_filename(ext.name)
+        if in_tree.resolve() == built or not in_tree.parent.is_dir():
+            return
+        try:
+            tmp = in_tree.with_name(in_tree.name + ".tmp")
+            shutil.copyfile(built, tmp)
+            os.replace(tmp, in_tree)          # atomic: a running process keeps its mapped copy
+        except OSError as err:                # a read-only source tree: only runs from it lose the C++ kernels
+            print(f"minigrad: could not copy {built.name} into {in_tree.parent} ({err})", file=sys.stderr)
 
     def get_outputs(self):
         return list(getattr(self, "_built", []))
+
+
+def _refuse_foreign_kernels():
+    """Stop when the target environment has another distribution that installs a top-level `kernels`.
+
+    pip builds in an isolated environment, so ask the interpreter it installs for (-I: without the build
+    environment's PYTHONPATH) whether a `kernels` distribution other than minigrad is installed there.
+    """
+    probe = ("import importlib.metadata as m\n"
+             "try:\n    d = m.distribution('kernels')\nexcept m.PackageNotFoundError:\n    pass\n"
+             "else:\n    print(d.version, d.locate_file(''))")
+    try:
+        found = subprocess.run([sys.executable, "-I", "-c", probe], capture_output=True, text=True,
+                               timeout=60).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return
+    if found:
+        version, where = found.split(" ", 1)
+        raise SystemExit(f"error: this environment has the `kernels` distribution {version} (in {where}), which "
+                         "also installs a top-level package named `kernels`; installing minigrad would "
+                         "overwrite its files. Install minigrad into a virtual environment of its own "
+                         "(python3 -m venv .venv && . .venv/bin/activate).")
 
 
 def _find_cmake():
@@ -98,6 +141,8 @@ setup(
     version="0.1.0",
     description="A small reverse-mode autodiff tensor library with hand-written kernels, and a gallery of GANs",
     packages=find_packages(include=["minigrad", "minigrad.*", "kernels", "kernels.*", "gans", "gans.*"]),
+    # files the commands open at run time: the FD classifier's weights
+    package_data={"gans": ["assets/*.ckpt"]},
     ext_modules=[CMakeExtension("kernels._cpu")],
     cmdclass={"build_ext": BuildCMake},
     python_requires=">=3.9",
@@ -105,7 +150,8 @@ setup(
     # gallery's outputs (PNG grids, GIFs, progress bars, loss plots).
     install_requires=["numpy>=1.23", "scipy", "pillow", "imageio", "tqdm", "matplotlib"],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6", "h5py"],
+        # everything the tests import, the style extra's packages included
+        "test": ["pytest>=7", "hypothesis>=6", "h5py", "scikit-image"],
         "style": ["h5py", "scikit-image"],      # Keras VGG19 weights, and the --demo images
     },
 )

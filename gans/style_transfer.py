@@ -40,7 +40,7 @@ import numpy as np
 from PIL import Image
 
 import minigrad
-from gans import train, vgg
+from gans import extras, train, vgg
 
 CONTENT_LAYER = "block5_conv2"
 STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
@@ -201,10 +201,10 @@ def load_image(path_or_array, height, width=None):
 
 def demo_images(style_name="immunohistochemistry"):
     """(content, style) RGB arrays bundled with scikit-image: the astronaut, and a textured picture."""
-    import skimage.data
+    skimage_data = extras.require("skimage.data", "style", "--demo (its pictures come with scikit-image)")
     if style_name not in DEMO_STYLES:
         raise ValueError(f"--demo-style must be one of {', '.join(DEMO_STYLES)}, got {style_name!r}")
-    return skimage.data.astronaut(), getattr(skimage.data, style_name)()
+    return skimage_data.astronaut(), getattr(skimage_data, style_name)()
 
 
 def save_rgb(rgb, path):
@@ -286,8 +286,12 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         train.select_backend(args.backend)
-    except train.UserError as err:
+        return _run(args)
+    except (train.UserError, extras.MissingExtra) as err:
         raise SystemExit(f"error: {err}")
+
+
+def _run(args):
     content_src, style_src = demo_images(args.demo_style) if args.demo else (args.content, args.style)
     content_rgb = load_image(content_src, args.size)
     H, W = content_rgb.shape[:2]

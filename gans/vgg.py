@@ -41,6 +41,7 @@ import numpy as np
 import minigrad
 import minigrad.nn as nn
 import minigrad.nn.functional as F
+from gans import extras
 
 WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 WEIGHTS_URLS = ("https://storage.googleapis.com/tensorflow/keras-applications/vgg19/" + WEIGHTS_FILE,
@@ -160,7 +161,7 @@ def _keras_layer_arrays(group):
 
 def load_keras_h5(model, path):
     """Copy a Keras VGG19 h5 file into `model`: kernel (kh, kw, I, O) -> weight (O, I, kh, kw)."""
-    import h5py
+    h5py = extras.require("h5py", "style", "reading Keras .h5 weights")
     with h5py.File(path, "r") as f:
         for name in model.layer_names:
             if name.endswith("pool"):

@@ -40,6 +40,7 @@ Conventions for every kernel:
 import os
 import sys
 
+OWNER = "minigrad"   # minigrad checks this to tell this package from another distribution's `kernels`
 NAMES = ("conv2d", "conv_transpose2d", "conv2d_weight", "batch_norm", "batch_norm_backward",
          "leaky_relu", "leaky_relu_backward", "matmul", "adam_step")
 BACKENDS = ("numpy", "cpp", "cuda")

@@ -5,6 +5,15 @@ ops/ (one family of ops per file), nn/ (Module and layers), optim/, serializatio
 """
 import numpy as _np
 
+import kernels as _kernels
+
+if getattr(_kernels, "OWNER", None) != "minigrad":
+    # Another PyPI distribution (Hugging Face's kernel loader) is also imported as `kernels`.
+    raise ImportError(f"minigrad needs its own `kernels` package but Python imported another one from "
+                      f"{getattr(_kernels, '__file__', None) or _kernels.__path__}; install minigrad into a "
+                      "virtual environment of its own (python3 -m venv .venv && . .venv/bin/activate && "
+                      "pip install .)", name="kernels")
+
 from . import autograd  # noqa: F401
 from .autograd import (no_grad, enable_grad, set_grad_enabled, is_grad_enabled,  # noqa: F401
                        set_detect_anomaly, is_anomaly_enabled, grad)
