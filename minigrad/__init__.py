@@ -5,14 +5,26 @@ ops/ (one family of ops per file), nn/ (Module and layers), optim/, serializatio
 """
 import numpy as _np
 
-import kernels as _kernels
+def _check_kernels():
+    """minigrad's kernel layer is the top-level package `kernels`; so is another PyPI distribution's
+    (Hugging Face's kernel loader). Stop in one line when Python finds that one instead of ours."""
+    import importlib.util
+    spec = importlib.util.find_spec("kernels")
+    if spec is None:
+        raise ImportError("minigrad's `kernels` package is missing: reinstall minigrad (pip install .)",
+                          name="kernels")
+    try:
+        import kernels
+        ours = getattr(kernels, "OWNER", None) == "minigrad"
+    except ImportError:                    # ours imports nothing that could fail
+        ours = False
+    if not ours:
+        raise ImportError(f"minigrad needs its own `kernels` package but Python found another one, "
+                          f"{spec.origin}; install minigrad into a virtual environment of its own "
+                          "(python3 -m venv .venv && . .venv/bin/activate && pip install .)", name="kernels")
 
-if getattr(_kernels, "OWNER", None) != "minigrad":
-    # Another PyPI distribution (Hugging Face's kernel loader) is also imported as `kernels`.
-    raise ImportError(f"minigrad needs its own `kernels` package but Python imported another one from "
-                      f"{getattr(_kernels, '__file__', None) or _kernels.__path__}; install minigrad into a "
-                      "virtual environment of its own (python3 -m venv .venv && . .venv/bin/activate && "
-                      "pip install .)", name="kernels")
+
+_check_kernels()
 
 from . import autograd  # noqa: F401
 from .autograd import (no_grad, enable_grad, set_grad_enabled, is_grad_enabled,  # noqa: F401

@@ -96,4 +96,4 @@ def test_a_foreign_kernels_package_stops_with_one_line(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr, result.stderr
-    assert str(tmp_path / "kernels") in result.stderr and "virtual environment" in result.stderr
+    assert str(tmp_path / "kernels" / "__init__.py") in result.stderr and "virtual environment" in result.stderr
