@@ -97,3 +97,13 @@ def test_a_foreign_kernels_package_stops_with_one_line(tmp_path):
     assert result.returncode != 0
     assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr, result.stderr
     assert str(tmp_path / "kernels" / "__init__.py") in result.stderr and "virtual environment" in result.stderr
+
+
+@pytest.mark.parametrize("missing", ["skimage", "skimage.data"])
+def test_a_missing_extra_is_one_line_naming_it(missing, monkeypatch):
+    from gans import style_transfer
+    monkeypatch.setitem(sys.modules, missing, None)          # `import skimage...` now raises ImportError
+    with pytest.raises(SystemExit) as stop:
+        style_transfer.main(["--demo", "--steps", "1", "--features", "random"])
+    message = str(stop.value.code)
+    assert message.startswith("error: --demo") and 'pip install ".[style]"' in message and "\n" not in message
