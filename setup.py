@@ -105,7 +105,10 @@ setup(
     # gallery's outputs (PNG grids, GIFs, progress bars, loss plots).
     install_requires=["numpy>=1.23", "scipy", "pillow", "imageio", "tqdm", "matplotlib"],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6", "h5py"],
+        # safetensors: minigrad.save_safetensors / load_safetensors (weights PyTorch reads). Optional, as it
+        # is a compiled (Rust) wheel that not every platform has; the test extra includes it so CI tests it.
+        "test": ["pytest>=7", "hypothesis>=6", "h5py", "safetensors"],
+        "safetensors": ["safetensors"],
         "style": ["h5py", "scikit-image"],      # Keras VGG19 weights, and the --demo images
     },
 )
