@@ -271,7 +271,7 @@ def test_minigrad_file_loads_strictly_into_pytorch_and_draws_the_same_images(tmp
     torch_images = outputs(name, theirs, inputs, lambda m, *x: torch_out(torch, m, *x))
     assert mine.shape == torch_images.shape
     np.testing.assert_allclose(mine, torch_images, rtol=1e-4, atol=1e-5)
-    assert np.abs(mine).max() > 0.05                                    # not a trivially constant image
+    assert (np.abs(mine) < 0.99).mean() > 0.5           # most pixels off tanh's flat ends: the weights show
     if name != "cyclegan":
         bn = [k for k in theirs.state_dict() if k.endswith("num_batches_tracked")]
         assert bn and all(theirs.state_dict()[k].item() == 5 for k in bn)
@@ -291,7 +291,7 @@ def test_pytorch_file_loads_strictly_into_minigrad_and_draws_the_same_images(tmp
     mine = outputs(name, ours, inputs, run)
     torch_images = outputs(name, theirs, inputs, lambda m, *x: torch_out(torch, m, *x))
     np.testing.assert_allclose(mine, torch_images, rtol=1e-4, atol=1e-5)
-    assert np.abs(mine).max() > 0.05
+    assert (np.abs(mine) < 0.99).mean() > 0.5
     if name == "dcgan":                 # and the command line: gans.sample --arch dcgan on PyTorch's file
         npy = tmp_path / "s.npy"
         sample.main(["--checkpoint", str(path), "--arch", "dcgan", "--n", "3", "--seed", "2",
