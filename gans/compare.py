@@ -16,8 +16,9 @@ images and scores them with gans/evaluate.py:
 
 It prints a markdown table (and writes it to OUT/results.md) for the README. Each run keeps its own
 outputs in OUT/<row>/ (samples, losses.png, checkpoints). CPU time: about 0.5 s per step on 2 idle
-cores with the C++ kernels, so the full table at the default budget takes a few hours; WGAN-GP
-rows cost about twice as much per step (the penalty's double backward).
+cores with the C++ kernels, so the full table at the default budget takes a few hours; the rows
+with a gradient penalty (wgan-gp, rsgan-gp, rasgan-gp) cost about twice as much per step (the
+penalty's double backward).
 """
 import argparse
 import os
@@ -41,6 +42,8 @@ ROWS = [
     ("rasgan", ["--loss", "rasgan"]),
     ("ralsgan", ["--loss", "ralsgan"]),
     ("rahinge", ["--loss", "rahinge"]),
+    ("rsgan-gp", ["--loss", "rsgan-gp"]),
+    ("rasgan-gp", ["--loss", "rasgan-gp"]),
     ("real-label 0.9", ["--real-label", "0.9"]),
     ("noisy labels", ["--noisy-labels"]),
     ("flip labels 5%", ["--flip-labels", "0.05"]),

@@ -1,6 +1,7 @@
 """python -m gans.evaluate: how close a generator's images are to real Fashion-MNIST, in one number.
 
     python -m gans.evaluate --checkpoint runs/dcgan/generator.ckpt     samples 10,000 images from G
+    python -m gans.evaluate --checkpoint g.safetensors [--arch dcgan]  the same from a .safetensors generator
     python -m gans.evaluate --images samples.npy                       images from anywhere
     python -m gans.evaluate --reference train                          the floor: real train vs real test
     python -m gans.evaluate --untrained dcgan                           the ceiling: a freshly built G
@@ -25,7 +26,7 @@ import numpy as np
 import minigrad
 
 from . import classifier, data
-from .checkpoint import CheckpointError
+from .checkpoint import CheckpointError, load_weights
 
 # ----------------------------------------------------------------------------- the metric
 
@@ -80,12 +81,12 @@ def images_from_file(path, value_range=(-1.0, 1.0)):
     return ((arr.astype(np.float32) - low) / (high - low) * 2 - 1).astype(np.float32)
 
 
-def images_from_generator(name, settings, state_dict, n, seed=0):
+def images_from_generator(name, settings, state_dict, n, seed=0, path="the checkpoint"):
     """n images from a generator (a trained one if state_dict is given, else freshly initialised)."""
     from .sample import make_generator
     generator = make_generator(name, settings)
     if state_dict is not None:
-        generator.load_state_dict(state_dict)
+        load_weights(generator, state_dict, path, f"{name} generator")
     generator.eval()
     latent_dim = settings["latent_dim"]
     noise = np.random.default_rng(seed).standard_normal((n, latent_dim)).astype(np.float32)
@@ -104,10 +105,13 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--checkpoint", help="a generator.ckpt or checkpoint.ckpt written by a trainer")
+    source.add_argument("--checkpoint", help="a generator.ckpt or checkpoint.ckpt written by a trainer, "
+                        "or a generator .safetensors")
     source.add_argument("--images", help="a .npy of images from any source")
     source.add_argument("--reference", choices=("train",), help="score real training images (the floor)")
     source.add_argument("--untrained", choices=("dcgan", "gan"), help="score an untrained generator (the ceiling)")
+    p.add_argument("--arch", choices=("dcgan", "gan"), default=None,
+                   help="the network in a .safetensors --checkpoint that does not say (one PyTorch wrote)")
     p.add_argument("--n", type=int, default=10000, help="images to generate or take")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--range", default="-1,1", help="value range of float images in --images")
@@ -119,7 +123,8 @@ def main(argv=None):
         real_images = data.scale(data.load("test", root=args.data)[0])
         if args.checkpoint:
             from .checkpoint import load_generator
-            fake = images_from_generator(*load_generator(args.checkpoint), args.n, args.seed)
+            fake = images_from_generator(*load_generator(args.checkpoint, args.arch), args.n, args.seed,
+                                         path=args.checkpoint)
         elif args.images:
             fake = images_from_file(args.images, tuple(float(v) for v in args.range.split(",")))[:args.n]
         elif args.reference:
@@ -128,7 +133,7 @@ def main(argv=None):
             minigrad.manual_seed(args.seed)
             latent = 30 if args.untrained == "gan" else 100
             fake = images_from_generator(args.untrained, {"latent_dim": latent}, None, args.n, args.seed)
-    except (CheckpointError, data.DatasetError) as err:
+    except (CheckpointError, data.DatasetError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2)
     fd, shares = score(model, fake, real_images)

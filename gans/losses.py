@@ -19,7 +19,8 @@ compare each logit with the mean logit of the other batch:
 
 The losses with labels (minimax, non-saturating, LSGAN) take targets for the label tricks of
 stabilizers.py (`--real-label 0.9`, noisy labels, flips): d_loss(real, fake, real_target, fake_target),
-each a number or a tensor shaped like the logits. WGAN-GP adds `gradient_penalty` to the critic's loss.
+each a number or a tensor shaped like the logits. WGAN-GP, RSGAN-GP and RaSGAN-GP add
+gp_weight * `gradient_penalty` to the critic's loss (the training step does, adversarial.py).
 """
 import minigrad
 import minigrad.nn.functional as F
@@ -204,12 +205,41 @@ class RaHinge(Loss):
         return (1 - fake_vs_real).relu().mean() + (1 + real_vs_fake).relu().mean()
 
 
+class RSGANGP(RSGAN):
+    """RSGAN with the gradient penalty of WGAN-GP on the relativistic critic C (notes 001, RSGAN-GP):
+
+        L_D = -E_(x_r, x_f)[log sigmoid(C(x_r) - C(x_f))] + lambda E[(||grad_x^ C(x^)||_2 - 1)^2]
+        L_G = -E_(x_r, x_f)[log sigmoid(C(x_f) - C(x_r))]
+        x^ = eps x_r + (1 - eps) x_f,  eps ~ U[0, 1] one per sample,  lambda = 10
+
+    d_loss and g_loss are RSGAN's; the training step adds gp_weight * gradient_penalty(critic, ...),
+    exactly as for WGAN-GP. The penalty is on C, the logit, not on sigmoid(C(x_r) - C(x_f)).
+    """
+    name = "rsgan-gp"
+    gp_weight = 10.0
+
+
+class RaSGANGP(RaSGAN):
+    """RaSGAN with the gradient penalty on the critic C (notes 001, RaSGAN-GP), with
+    D~(x_r) = sigmoid(C(x_r) - E C(x_f)) and D~(x_f) = sigmoid(C(x_f) - E C(x_r)):
+
+        L_D = -E[log D~(x_r)] - E[log(1 - D~(x_f))] + lambda E[(||grad_x^ C(x^)||_2 - 1)^2]
+        L_G = -E[log D~(x_f)] - E[log(1 - D~(x_r))]
+        x^ = eps x_r + (1 - eps) x_f,  eps ~ U[0, 1] one per sample,  lambda = 10
+
+    d_loss and g_loss are RaSGAN's; the training step adds gp_weight * gradient_penalty(critic, ...).
+    """
+    name = "rasgan-gp"
+    gp_weight = 10.0
+
+
 def _relative(real_logits, fake_logits):
     """(C(x_r) - E C(x_f), C(x_f) - E C(x_r)): each logit relative to the other batch's mean."""
     return real_logits - fake_logits.mean(), fake_logits - real_logits.mean()
 
 
-LOSSES = {cls.name: cls for cls in (NonSaturating, Minimax, LSGAN, Hinge, WGANGP, RSGAN, RaSGAN, RaLSGAN, RaHinge)}
+LOSSES = {cls.name: cls for cls in (NonSaturating, Minimax, LSGAN, Hinge, WGANGP, RSGAN, RaSGAN, RaLSGAN, RaHinge,
+                                    RSGANGP, RaSGANGP)}
 
 
 def get_loss(name):
@@ -219,7 +249,7 @@ def get_loss(name):
     return LOSSES[name]()
 
 
-# ----------------------------------------------------------------------------- WGAN-GP's penalty
+# ----------------------------------------------------------------------------- the gradient penalty (WGAN-GP, RSGAN-GP, RaSGAN-GP)
 
 def gradient_penalty(critic, real, fake, *critic_args, eps=None):
     """E[(||grad_x^ C(x^)||_2 - 1)^2] on x^ = eps x_r + (1 - eps) x_f, one eps ~ U[0, 1] per sample.

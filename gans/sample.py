@@ -2,6 +2,11 @@
 
     python -m gans.sample --checkpoint runs/dcgan/generator.ckpt --n 64 --out grid.png
     python -m gans.sample --checkpoint runs/dcgan/generator.ckpt --interpolate --out walk.png
+    python -m gans.sample --checkpoint runs/dcgan/generator.safetensors --out grid.png
+    python -m gans.sample --checkpoint from_pytorch.safetensors --arch dcgan --out grid.png
+
+A .safetensors generator (--export-safetensors, gans.export, or PyTorch's safetensors.torch.save_file
+of the same layers) says which network it is in its metadata; a file without it needs --arch.
 
 --interpolate draws rows of images walking in a straight line from one latent point to another
 (--n rows of --steps images), which shows how smoothly the generator maps noise to garments.
@@ -14,7 +19,9 @@ import numpy as np
 import minigrad
 
 from . import images
-from .checkpoint import CheckpointError, load_generator
+from .checkpoint import CheckpointError, load_generator, load_weights
+
+ARCHS = ("dcgan", "gan")                 # the generators make_generator builds
 
 
 def make_generator(name, settings):
@@ -42,7 +49,10 @@ def interpolation_noise(rng, rows, steps, latent_dim):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--checkpoint", required=True, help="a generator.ckpt or checkpoint.ckpt written by a trainer")
+    p.add_argument("--checkpoint", required=True,
+                   help="a generator.ckpt or checkpoint.ckpt written by a trainer, or a generator .safetensors")
+    p.add_argument("--arch", choices=ARCHS, default=None,
+                   help="the network in a .safetensors file that does not say (one PyTorch wrote)")
     p.add_argument("--n", type=int, default=64, help="images (with --interpolate: rows)")
     p.add_argument("--out", default="grid.png")
     p.add_argument("--seed", type=int, default=0)
@@ -51,10 +61,10 @@ def main(argv=None):
     p.add_argument("--npy", default=None, help="also save the images as a .npy (for gans.evaluate --images)")
     args = p.parse_args(argv)
     try:
-        name, settings, state_dict = load_generator(args.checkpoint)
+        name, settings, state_dict = load_generator(args.checkpoint, args.arch)
         generator = make_generator(name, settings)
-        generator.load_state_dict(state_dict)
-    except CheckpointError as err:
+        load_weights(generator, state_dict, args.checkpoint, f"{name} generator")
+    except (CheckpointError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2)
     generator.eval()

@@ -267,7 +267,8 @@ def parse_args(argv=None):
     p.add_argument("--init", default="content", choices=("content", "noise"))
     p.add_argument("--features", default="auto", choices=("auto", "vgg", "random"),
                    help="auto: the pretrained VGG19 when its weights are found, else random features")
-    p.add_argument("--weights", default=None, help=f"path to {vgg.WEIGHTS_FILE} (or a converted torchvision .npz)")
+    p.add_argument("--weights", default=None, help=f"path to {vgg.WEIGHTS_FILE}, or torchvision's VGG19 as a "
+                   ".safetensors (or .npz) with its names features.0.weight, ... (gans/vgg.py says how to convert it)")
     p.add_argument("--pool", default="max", choices=("max", "avg"))
     p.add_argument("--random-filters", type=int, default=None, help="filters per size (default 128; 64 below 256 px)")
     p.add_argument("--content-weight", type=float, default=None, help="default 2.5e-8 (VGG), 0.1 (random)")
@@ -297,7 +298,10 @@ def _run(args):
     H, W = content_rgb.shape[:2]
     style_rgb = load_image(style_src, H, W)
 
-    features, mode, convention, description = build_features(args, min(H, W))
+    try:
+        features, mode, convention, description = build_features(args, min(H, W))
+    except (ValueError, KeyError, ImportError, minigrad.serialization.CheckpointError) as err:
+        raise SystemExit(f"error: --weights {args.weights}: {err}")          # a wrong or damaged weights file
     defaults = LECTURE_WEIGHTS if mode == "vgg" else RANDOM_WEIGHTS
     weights = dict(content=args.content_weight, style=args.style_weight, tv=args.tv_weight)
     weights = {k: defaults[k] if v is None else v for k, v in weights.items()}

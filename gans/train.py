@@ -11,6 +11,7 @@ happens here, once:
     out/metrics.csv             one row per step: losses, D(x), D(G(z)), images/s
     out/checkpoint.ckpt         everything needed to continue exactly (written atomically)
     out/generator.ckpt          the trained generator alone (for gans.sample and gans.evaluate)
+    out/generator.safetensors   the same, for PyTorch too, with --export-safetensors (checkpoint.py)
 
 Exact resume: the network weights, both optimizers, minigrad's RNG state (noise, dropout) and the
 position in the data (the shuffle of epoch e is drawn from (seed, e), see data.Batches) are all in
@@ -19,6 +20,7 @@ the checkpoint, so N steps in one run equal N/2 steps, a stop, `--resume`, and N
 import argparse
 import dataclasses
 import glob
+import importlib.util
 import os
 import re
 import signal
@@ -32,7 +34,7 @@ from tqdm import tqdm
 import minigrad
 
 from . import data, images
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint, save_generator_safetensors
 
 METRICS = ("step", "epoch", "loss_d", "loss_g", "d_x", "d_g_z", "images_per_s")
 SETTINGS = ("batch_size", "lr", "beta1", "beta2", "latent_dim", "seed", "limit")   # fixed for a run's life
@@ -96,6 +98,9 @@ def make_parser(description, **defaults):
                    help="also write a checkpoint every N steps (0: only after each epoch and on Ctrl-C)")
     p.add_argument("--data", default=data.DEFAULT_ROOT, metavar="DIR", help="folder with the Fashion-MNIST IDX files")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="train on the first N images only")
+    p.add_argument("--export-safetensors", action="store_true",
+                   help="also write OUT/generator.safetensors at the end: PyTorch's state_dict names, the arch "
+                        "in its metadata (python -m gans.export converts an existing generator.ckpt)")
     p.set_defaults(**defaults)
     return p
 
@@ -150,6 +155,8 @@ def _run(args, build, load_batches):
     if args.device == "cuda":
         raise UserError("--device cuda: minigrad has no GPU support yet; run with --device cpu (the default)")
     select_backend(getattr(args, "backend", "auto"))
+    if getattr(args, "export_safetensors", False) and importlib.util.find_spec("safetensors") is None:
+        raise UserError("--export-safetensors needs the safetensors package: pip install safetensors")  # before training
     os.makedirs(os.path.join(args.out, "samples"), exist_ok=True)
     state = None
     if args.resume is not None:
@@ -223,7 +230,11 @@ def _run(args, build, load_batches):
         _write_samples(gan, fixed_noise, args.out, f"step_{step:06d}.png", step, spe)
     _save(gan, args, fixed_noise, step, spe)
     _write_plots(args.out, spe, gan.plot)
-    save_checkpoint(os.path.join(args.out, "generator.ckpt"), _generator_only(gan, args))
+    generator = _generator_only(gan, args)
+    save_checkpoint(os.path.join(args.out, "generator.ckpt"), generator)
+    if getattr(args, "export_safetensors", False):
+        save_generator_safetensors(os.path.join(args.out, "generator.safetensors"), generator["model"],
+                                   generator["settings"], generator["generator"])
     print(f"{outcome} at step {step} (epoch {step / spe:.2f}); outputs in {args.out}/"
           + (f"\ncontinue with: --resume {os.path.join(args.out, 'checkpoint.ckpt')}" if step < total else ""))
     return step

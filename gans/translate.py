@@ -2,8 +2,9 @@
 
     python -m gans.translate --checkpoint runs/cyclegan/generator.ckpt --direction AtoB --input DIR --out DIR
 
---checkpoint is the generator.ckpt (or checkpoint.ckpt) that gans.train_cyclegan wrote; it holds
-both generators and the sizes they were built with. Every picture in --input is brought to the
+--checkpoint is the generator.ckpt (or checkpoint.ckpt) that gans.train_cyclegan wrote, or its
+generator.safetensors (--export-safetensors, gans.export); it holds both generators and the sizes
+they were built with. Every picture in --input is brought to the
 training size (shorter side resized, centre cropped; --size to choose another multiple of 4: the
 generator is fully convolutional), translated by G (AtoB) or F (BtoA), and written to --out as a
 PNG of the same name.
@@ -18,7 +19,7 @@ from PIL import Image
 import minigrad
 
 from . import cyclegan, data, image_folders, images
-from .checkpoint import CheckpointError, load_generator
+from .checkpoint import CheckpointError, load_generator, load_weights
 
 
 def load_translator(path, direction):
@@ -27,7 +28,7 @@ def load_translator(path, direction):
     if name != "cyclegan":
         raise CheckpointError(f"{path}: a {name} checkpoint; gans.translate needs one written by gans.train_cyclegan")
     generators, _ = cyclegan.build_networks(settings)
-    generators.load_state_dict(state)
+    load_weights(generators, state, path, "CycleGAN generators")
     generators.eval()
     return (generators.a_to_b if direction == "AtoB" else generators.b_to_a), settings
 
@@ -61,7 +62,8 @@ def translate_folder(generator, input_dir, out_dir, size, channels, batch_size=8
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--checkpoint", required=True, help="generator.ckpt or checkpoint.ckpt of gans.train_cyclegan")
+    p.add_argument("--checkpoint", required=True,
+                   help="generator.ckpt, checkpoint.ckpt or generator.safetensors of gans.train_cyclegan")
     p.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB")
     p.add_argument("--input", required=True, metavar="DIR", help="a folder of pictures")
     p.add_argument("--out", required=True, metavar="DIR", help="where the translations go")
@@ -73,7 +75,7 @@ def main(argv=None):
         generator, settings = load_translator(args.checkpoint, args.direction)
         size = args.size or settings["image_size"]
         written = translate_folder(generator, args.input, args.out, size, settings["channels"])
-    except (CheckpointError, data.DatasetError) as err:
+    except (CheckpointError, data.DatasetError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2)
     print(f"translated {len(written)} pictures {args.direction} into {args.out}/")

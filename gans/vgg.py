@@ -25,10 +25,15 @@ Both frameworks compute a cross-correlation, so no kernel flip is needed.
 The network was trained on Caffe-style inputs: BGR channel order, 0..255, the ImageNet mean pixel
 subtracted (no division by a std); `preprocess` / `deprocess` convert to and from RGB uint8.
 
-Optionally, torchvision's VGG19 (vgg19-dcbb9e9d.pth) once converted to a NumPy .npz, no code inside:
+Optionally, torchvision's VGG19 (vgg19-dcbb9e9d.pth) once converted to a .safetensors file (or a
+NumPy .npz), no code inside; on a machine with torch and safetensors:
+    python -c "import torch; from safetensors.torch import save_file; sd=torch.load('vgg19-dcbb9e9d.pth'); save_file({k: v for k, v in sd.items() if k.startswith('features.')}, 'vgg19_torchvision.safetensors')"
     python -c "import torch,numpy as np; sd=torch.load('vgg19-dcbb9e9d.pth'); np.savez('vgg19_torchvision.npz', **{k: v.numpy() for k, v in sd.items() if k.startswith('features.')})"
-Its weights are already OIHW and expect RGB in 0..1 normalised by the ImageNet mean and std, so an
-.npz file switches the preprocessing to that ("torch") convention.
+Its names are torchvision's: features.0.weight, features.0.bias, features.2.weight, ... (the indices
+skip the ReLUs and pools); the convolutions are taken in index order. The weights are already OIHW
+and expect RGB in 0..1 normalised by the ImageNet mean and std, so a .safetensors or .npz file
+switches the preprocessing to that ("torch") convention. Nothing is downloaded: the .pth comes from
+torchvision's model zoo (torchvision.models.vgg19(weights="IMAGENET1K_V1") caches it).
 
 RandomFeatures is the fallback when no weights file exists: one layer of untrained random filters
 at several sizes (Ustyuzhaninov et al. 2017, "Texture synthesis using shallow convolutional
@@ -179,22 +184,42 @@ def load_keras_h5(model, path):
     return model
 
 
-def load_torchvision_npz(model, path):
-    """Copy torchvision's VGG19 'features.N.weight/bias' (already OIHW) into `model`, convolutions in order."""
-    arrays = np.load(path)
-    indices = sorted({int(k.split(".")[1]) for k in arrays.files if k.endswith(".weight")})
+def load_torchvision(model, arrays, path):
+    """Copy torchvision's VGG19 'features.N.weight/bias' (already OIHW) from `arrays` (name -> array)
+    into `model`, convolutions in index order; other names (a classifier.*) are ignored."""
+    indices = sorted({int(k.split(".")[1]) for k in arrays if k.startswith("features.") and k.endswith(".weight")})
     convs = [n for n in model.layer_names if not n.endswith("pool")]
     if len(indices) != len(convs):
-        raise ValueError(f"{path}: {len(indices)} convolutions, the model has {len(convs)}")
+        raise ValueError(f"{path}: {len(indices)} convolutions (features.N.weight), the model has {len(convs)}")
     for i, name in zip(indices, convs):
-        getattr(model, name).weight.data[...] = arrays[f"features.{i}.weight"]
-        getattr(model, name).bias.data[...] = arrays[f"features.{i}.bias"]
+        conv = getattr(model, name)
+        for part, target in (("weight", conv.weight), ("bias", conv.bias)):
+            key = f"features.{i}.{part}"
+            if key not in arrays:
+                raise ValueError(f"{path}: {key} is missing (needed for {name})")
+            value = np.asarray(arrays[key].data if isinstance(arrays[key], minigrad.Tensor) else arrays[key])
+            if value.shape != target.shape:
+                raise ValueError(f"{path}: {key} has shape {value.shape}; {name}.{part} expects {target.shape}")
+            target.data[...] = value
     return model
 
 
+def load_torchvision_npz(model, path):
+    """torchvision's VGG19 from a NumPy .npz of its features.* arrays (see the module docstring)."""
+    with np.load(path, allow_pickle=False) as arrays:
+        return load_torchvision(model, {k: arrays[k] for k in arrays.files}, path)
+
+
+def load_torchvision_safetensors(model, path):
+    """torchvision's VGG19 from a .safetensors file of its state_dict (see the module docstring)."""
+    return load_torchvision(model, minigrad.load_safetensors(path), path)
+
+
 def pretrained_vgg19(path, pool="max"):
-    """(model, preprocessing convention) from a Keras .h5 or a converted torchvision .npz file."""
+    """(model, preprocessing convention) from a Keras .h5 or a converted torchvision .safetensors / .npz file."""
     model = VGG19Features(pool)
+    if path.endswith(".safetensors"):
+        return load_torchvision_safetensors(model, path), "torch"
     if path.endswith(".npz"):
         return load_torchvision_npz(model, path), "torch"
     return load_keras_h5(model, path), "caffe"

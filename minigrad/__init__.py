@@ -1,7 +1,8 @@
 """minigrad: a small reverse-mode autodiff tensor library, written to be read.
 
 Reading order: tensor.py (the Tensor), autograd.py (Function and the backward walk),
-ops/ (one family of ops per file), nn/ (Module and layers), optim/, serialization.py, gradcheck.py.
+ops/ (one family of ops per file), nn/ (Module and layers), optim/, serialization.py,
+safetensors_io.py, gradcheck.py.
 """
 import numpy as _np
 
@@ -40,6 +41,7 @@ from .ops import (add, sub, mul, div, neg, pow, exp, log, sqrt, tanh, sigmoid, a
                   split, chunk, cat, stack, where, matmul, clone)
 from .gradcheck import gradcheck, gradgradcheck  # noqa: F401
 from .serialization import save, load  # noqa: F401
+from .safetensors_io import save_safetensors, load_safetensors, safetensors_metadata  # noqa: F401
 from . import nn, optim  # noqa: F401
 
 # dtypes: NumPy's, so `t.dtype == minigrad.float32` and `zeros(2, dtype=minigrad.float64)` both work

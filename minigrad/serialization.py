@@ -117,14 +117,23 @@ def save(obj, path):
     header_bytes = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
     entries = {f"a{i}": a for i, a in enumerate(arrays)}
     entries[HEADER_KEY] = header_bytes
+    write_atomically(path, lambda f: np.savez(f, **entries))
 
+
+def write_atomically(path, write):
+    """Call write(f) on a temporary file next to `path`, flush and fsync it, then rename it over `path`.
+
+    A crash (or an exception in write) at any point leaves the old file at `path` intact and no
+    temporary file behind. save() and save_safetensors() both write this way.
+    """
+    path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     tmp_path = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex[:12]}.tmp")
     # O_EXCL: never reuse an existing file; mode 0o666 minus the umask, like an ordinary open().
     fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **entries)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp_path, path)

@@ -47,6 +47,9 @@ EXPECTED = {
     "rahinge": (mean(max(0, 1 - (r - mf)) for r in REAL) + mean(max(0, 1 + (f - mr)) for f in FAKE),
                 mean(max(0, 1 - (f - mr)) for f in FAKE) + mean(max(0, 1 + (r - mf)) for r in REAL)),
 }
+# The -GP losses are the relativistic ones plus gp_weight * penalty, which the training step adds.
+EXPECTED["rsgan-gp"] = EXPECTED["rsgan"]
+EXPECTED["rasgan-gp"] = EXPECTED["rasgan"]
 
 
 def test_every_loss_has_a_hand_computed_value():
@@ -183,3 +186,42 @@ def test_penalty_gradgradcheck_with_respect_to_the_last_layer(rng):
     def penalty_of_weights_as_inputs(w2_):
         return gradient_penalty(lambda x: small_critic(x, w1, b1, w2_), real, fake, eps=np.array([0.5, 0.2]))
     assert minigrad.gradgradcheck(penalty_of_weights_as_inputs, [w2.requires_grad_()])
+
+
+# ----------------------------------------------------------------------------- RSGAN-GP and RaSGAN-GP
+
+W = np.array([3.0, 0.0, 0.0, 4.0])                  # C(x) = <x, w>: ||grad C|| = ||w|| = 5 everywhere
+# Images whose logits under that critic are REAL = [2, -1] and FAKE = [0.5, -0.5]:
+REAL_IMAGES = np.array([[2 / 3, 0, 0, 0], [0, 0, 0, -0.25]]).reshape(2, 1, 2, 2)
+FAKE_IMAGES = np.array([[0, 0, 0, 0.125], [0, 0, 0, -0.125]]).reshape(2, 1, 2, 2)
+
+
+def linear_critic(x):
+    return (x.reshape(len(x), -1) * minigrad.tensor(W)).sum(1, keepdim=True)
+
+
+@pytest.mark.parametrize("name, plain", [("rsgan-gp", "rsgan"), ("rasgan-gp", "rasgan")])
+def test_relativistic_gp_critic_loss_worked_out_by_hand(name, plain):
+    # The notes' L_D with lambda = 10 and the linear critic: the relativistic term + 10 * (5 - 1)^2.
+    loss = losses.get_loss(name)
+    assert loss.gp_weight == 10.0 and loss.g_uses_real
+    real, fake = minigrad.tensor(REAL_IMAGES), minigrad.tensor(FAKE_IMAGES)
+    real_logits, fake_logits = linear_critic(real), linear_critic(fake)
+    assert real_logits.data.ravel().tolist() == pytest.approx(REAL)
+    assert fake_logits.data.ravel().tolist() == pytest.approx(FAKE)
+    total = loss.d_loss(real_logits, fake_logits) + loss.gp_weight * gradient_penalty(linear_critic, real, fake)
+    by_hand = {"rsgan-gp": -mean(math.log(sig(r - f)) for r, f in zip(REAL, FAKE)),
+               "rasgan-gp": -mean(math.log(sig(r - mf)) for r in REAL) - mean(math.log(1 - sig(f - mr)) for f in FAKE)}
+    assert total.item() == pytest.approx(by_hand[name] + 10 * 16, rel=1e-12)
+    # rsgan-gp: -(log sig(1.5) + log sig(-0.5)) / 2 = 0.58775, so 160.58775
+    if name == "rsgan-gp":
+        assert total.item() == pytest.approx(160.587745, abs=1e-5)
+    assert losses.get_loss(plain).gp_weight == 0.0          # the plain relativistic losses stay unpenalised
+    g = loss.g_loss(real_logits, fake_logits).item()
+    assert g == pytest.approx(losses.get_loss(plain).g_loss(real_logits, fake_logits).item())
+
+
+def test_every_loss_has_a_row_in_the_comparison_table():
+    from gans import compare
+    compared = {flags[flags.index("--loss") + 1] for _, flags in compare.ROWS if "--loss" in flags}
+    assert set(losses.LOSSES) - compared == {"non-saturating"}          # the default: the first row, no flags

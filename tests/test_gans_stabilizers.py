@@ -195,6 +195,7 @@ def test_n_critic_updates_g_every_nth_step():
     ("--real-label", "0.9"), ("--noisy-labels",), ("--flip-labels", "0.2"), ("--instance-noise", "0.1"),
     ("--replay", "12"), ("--minibatch-disc", "3"), ("--minibatch-std",), ("--spectral-norm",),
     ("--ema", "0.99"), ("--pixel-norm",), ("--equalized-lr",), ("--loss", "rahinge"), ("--loss", "wgan-gp"),
+    ("--loss", "rsgan-gp"), ("--loss", "rasgan-gp"),
 ])
 def test_every_flag_trains_and_its_state_survives_a_checkpoint(flags):
     step, args = make_step(*flags)
@@ -207,6 +208,18 @@ def test_every_flag_trains_and_its_state_survives_a_checkpoint(flags):
     if args.ema:
         assert step.sampler is step.ema.model
         assert all((a.data == b.data).all() for a, b in zip(again.sampler.parameters(), step.sampler.parameters()))
+
+
+@pytest.mark.parametrize("name", ["rsgan", "rasgan"])
+def test_the_step_adds_ten_times_the_penalty_for_the_gp_losses(name, monkeypatch):
+    # Same seed, same batch: the -GP loss's D objective is the plain one plus gp_weight * penalty.
+    from gans import losses
+    monkeypatch.setattr(losses, "gradient_penalty", lambda critic, real, fake, *cond: minigrad.tensor(0.5))
+    plain = make_step("--loss", name)[0](real_batch())["loss_d"]
+    penalised = make_step("--loss", f"{name}-gp")[0](real_batch())["loss_d"]
+    plain = float(plain.item() if hasattr(plain, "item") else plain)
+    penalised = float(penalised.item() if hasattr(penalised, "item") else penalised)
+    assert penalised - plain == pytest.approx(5.0, rel=1e-5)
 
 
 def test_label_tricks_need_a_loss_with_labels():

@@ -243,3 +243,59 @@ def test_torchvision_npz_loads_convolutions_in_order(tmp_path, rng):
     vgg.load_torchvision_npz(net, str(tmp_path / "tv.npz"))
     np.testing.assert_array_equal(net.block2_conv1.weight.data, arrays["features.3.weight"])
     np.testing.assert_array_equal(net.block2_conv2.bias.data, arrays["features.5.bias"])
+
+
+def write_torchvision_safetensors(path, rng, shapes=((3, 3, 3, 3), (4, 3, 3, 3), (4, 4, 3, 3))):
+    """A tiny file named like torchvision's VGG19 state_dict (features.N skips ReLU/pool indices, plus a classifier)."""
+    arrays = {}
+    for i, shape in zip((0, 3, 5), shapes):
+        arrays[f"features.{i}.weight"] = rng.standard_normal(shape).astype(np.float32)
+        arrays[f"features.{i}.bias"] = rng.standard_normal(shape[0]).astype(np.float32)
+    arrays["classifier.0.weight"] = rng.standard_normal((2, 4)).astype(np.float32)      # not ours: ignored
+    minigrad.save_safetensors(arrays, path)
+    return arrays
+
+
+def test_torchvision_safetensors_loads_convolutions_in_order(tmp_path, rng, monkeypatch):
+    pytest.importorskip("safetensors")
+    arrays = write_torchvision_safetensors(tmp_path / "tv.safetensors", rng)
+    net = vgg.load_torchvision_safetensors(vgg.VGG19Features("max", TINY), str(tmp_path / "tv.safetensors"))
+    np.testing.assert_array_equal(net.block1_conv1.weight.data, arrays["features.0.weight"])
+    np.testing.assert_array_equal(net.block2_conv1.weight.data, arrays["features.3.weight"])
+    np.testing.assert_array_equal(net.block2_conv2.bias.data, arrays["features.5.bias"])
+    # --weights x.safetensors: torchvision's preprocessing (RGB, ImageNet mean and std), not Keras' caffe one
+    full_size = vgg.VGG19Features
+    monkeypatch.setattr(vgg, "VGG19Features", lambda pool: full_size(pool, TINY))
+    model, convention = vgg.pretrained_vgg19(str(tmp_path / "tv.safetensors"), "avg")
+    assert convention == "torch" and model.pool == "avg"
+    np.testing.assert_array_equal(model.block2_conv1.bias.data, arrays["features.3.bias"])
+
+
+def test_torchvision_safetensors_wrong_shape_or_count_is_named(tmp_path, rng):
+    pytest.importorskip("safetensors")
+    write_torchvision_safetensors(tmp_path / "bad.safetensors", rng, ((3, 3, 3, 3), (5, 3, 3, 3), (4, 5, 3, 3)))
+    with pytest.raises(ValueError, match=r"features\.3\.weight has shape \(5, 3, 3, 3\); block2_conv1\.weight "
+                                         r"expects \(4, 3, 3, 3\)"):
+        vgg.load_torchvision_safetensors(vgg.VGG19Features("max", TINY), str(tmp_path / "bad.safetensors"))
+    minigrad.save_safetensors({"features.0.weight": np.zeros((3, 3, 3, 3), np.float32)}, tmp_path / "short.safetensors")
+    with pytest.raises(ValueError, match="1 convolutions .* the model has 3"):
+        vgg.load_torchvision_safetensors(vgg.VGG19Features("max", TINY), str(tmp_path / "short.safetensors"))
+
+
+def test_cli_damaged_safetensors_weights_is_one_error_line(tmp_path):
+    pytest.importorskip("safetensors")
+    from PIL import Image
+    (tmp_path / "vgg.safetensors").write_bytes(b"not a safetensors file at all")
+    for name in ("content.png", "style.png"):                     # not --demo: that needs scikit-image
+        Image.fromarray(rng_image(name)).save(tmp_path / name)
+    with pytest.raises(SystemExit) as info:
+        st.main(["--content", str(tmp_path / "content.png"), "--style", str(tmp_path / "style.png"), "--size", "16",
+                 "--steps", "1", "--weights", str(tmp_path / "vgg.safetensors"), "--out", str(tmp_path / "r.png"),
+                 "--no-progress"])
+    message = str(info.value.code)
+    assert message.startswith("error: --weights") and "damaged or not a safetensors file" in message
+    assert "\n" not in message
+
+
+def rng_image(name, size=16):
+    return np.random.default_rng(len(name)).integers(0, 256, (size, size, 3)).astype(np.uint8)
