@@ -56,7 +56,7 @@ def main(argv=None):
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2)
     if not args.evaluate_only:
-        train.run(args, cgan.build)
+        train.run(args, cgan.build, settings=adversarial.flag_names())
     if args.eval_n > 0:
         try:
             return score(args)
