@@ -7,6 +7,7 @@
 (--n rows of --steps images), which shows how smoothly the generator maps noise to garments.
 """
 import argparse
+import os
 import sys
 
 import numpy as np
@@ -15,10 +16,15 @@ import minigrad
 
 from . import images
 from .checkpoint import CheckpointError, load_generator
+from .validate import UserError, check_input_file, check_out_file, check_ranges
+
+RULES = {"n": (1, None, True, True), "steps": (2, None, True, True), "seed": (0, None, True, True)}
 
 
 def make_generator(name, settings):
     """A freshly built generator of model `name` with the settings it was trained with."""
+    if not isinstance(settings.get("latent_dim"), int):
+        raise CheckpointError(f"the checkpoint's settings have no latent_dim (settings: {settings})")
     if name == "dcgan":
         from .dcgan import make_generator_model
         return make_generator_model(settings["latent_dim"])
@@ -51,10 +57,21 @@ def main(argv=None):
     p.add_argument("--npy", default=None, help="also save the images as a .npy (for gans.evaluate --images)")
     args = p.parse_args(argv)
     try:
+        check_ranges(args, RULES if args.interpolate else {k: v for k, v in RULES.items() if k != "steps"})
+        check_input_file(args.checkpoint, "--checkpoint")
+        check_out_file(args.out)
+        if os.path.splitext(args.out)[1].lower() not in (".png", ".jpg", ".jpeg", ".bmp", ".gif"):
+            raise UserError(f"--out {args.out}: give a picture file name ending in .png (or .jpg)")
+        if args.npy:
+            check_out_file(args.npy, "--npy")
         name, settings, state_dict = load_generator(args.checkpoint)
         generator = make_generator(name, settings)
-        generator.load_state_dict(state_dict)
-    except CheckpointError as err:
+        try:
+            generator.load_state_dict(state_dict)
+        except (KeyError, ValueError, RuntimeError) as err:
+            raise CheckpointError(f"{args.checkpoint}: its generator does not fit a {name} generator "
+                                  f"({type(err).__name__}: {err})") from None
+    except (CheckpointError, UserError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2)
     generator.eval()
