@@ -27,7 +27,7 @@ import minigrad
 
 from . import classifier, data
 from .checkpoint import CheckpointError
-from .validate import UserError, check_input_file, check_ranges
+from .validate import UserError, check_input_file, check_ranges, one_line
 
 SLACK = 1e-3                # float images may overshoot --range by this much (rounding)
 
@@ -118,7 +118,7 @@ def images_from_generator(name, settings, state_dict, n, seed=0):
             generator.load_state_dict(state_dict)
         except (KeyError, ValueError, RuntimeError) as err:
             raise CheckpointError(f"the checkpoint's generator does not fit a {name} generator "
-                                  f"({type(err).__name__}: {err})") from None
+                                  f"({type(err).__name__}: {one_line(err)})") from None
     generator.eval()
     latent_dim = settings["latent_dim"]
     noise = np.random.default_rng(seed).standard_normal((n, latent_dim)).astype(np.float32)

@@ -16,7 +16,7 @@ import minigrad
 
 from . import images
 from .checkpoint import CheckpointError, load_generator
-from .validate import UserError, check_input_file, check_out_file, check_ranges
+from .validate import UserError, check_input_file, check_out_file, check_ranges, one_line
 
 RULES = {"n": (1, None, True, True), "steps": (2, None, True, True), "seed": (0, None, True, True)}
 
@@ -70,7 +70,7 @@ def main(argv=None):
             generator.load_state_dict(state_dict)
         except (KeyError, ValueError, RuntimeError) as err:
             raise CheckpointError(f"{args.checkpoint}: its generator does not fit a {name} generator "
-                                  f"({type(err).__name__}: {err})") from None
+                                  f"({type(err).__name__}: {one_line(err)})") from None
     except (CheckpointError, UserError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2)

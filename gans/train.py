@@ -38,7 +38,7 @@ import minigrad
 
 from . import data, images
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .validate import TRAINER_RULES, UserError, check_out_folder, check_ranges
+from .validate import TRAINER_RULES, UserError, check_out_folder, check_ranges, one_line
 
 METRICS = ("step", "epoch", "loss_d", "loss_g", "d_x", "d_g_z", "images_per_s")
 SETTINGS = ("batch_size", "lr", "beta1", "beta2", "latent_dim", "seed", "limit")   # fixed for a run's life
@@ -112,6 +112,19 @@ def make_parser(description, **defaults):
                         "(checkpoints with non-finite weights are still never written)")
     p.set_defaults(**defaults)
     return p
+
+
+_NOT_GIVEN = object()
+
+
+def parse_args(parser, argv=None):
+    """parser.parse_args(argv) plus args.explicit, the flags given on the command line: on --resume a
+    given flag that differs from the checkpoint's setting is refused, a default is simply replaced."""
+    probe = argparse.Namespace(**{a.dest: _NOT_GIVEN for a in parser._actions if a.dest != "help"})
+    given = {k for k, v in vars(parser.parse_args(argv, namespace=probe)).items() if v is not _NOT_GIVEN}
+    args = parser.parse_args(argv)
+    args.explicit = given
+    return args
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -189,8 +202,10 @@ def _run(args, build, load_batches):
             if key not in state["settings"] and key not in SETTINGS:
                 continue                         # a checkpoint from before this setting was stored
             saved = state["settings"].get(key)
-            if getattr(args, key) != saved:
-                print(f"note: --{key.replace('_', '-')} {getattr(args, key)} ignored, the run goes on with {saved}")
+            if getattr(args, key) != saved and key in getattr(args, "explicit", ()):
+                raise UserError(f"--{key.replace('_', '-')} {getattr(args, key)}: the run in {path} was trained "
+                                f"with {saved}, and a resumed run keeps its settings; leave the flag out to "
+                                "continue it, or start a new run (--overwrite or another --out)")
             setattr(args, key, saved)
         check_ranges(args, TRAINER_RULES)
         print(f"resuming from {path} at step {state['step']}")
@@ -428,7 +443,7 @@ def _restore(gan, state, path):
             target.load_state_dict(state[key])
         except (KeyError, ValueError, RuntimeError, TypeError, IndexError) as err:
             raise UserError(f"{path}: its {key} does not fit the model built from these flags "
-                            f"({type(err).__name__}: {err})") from None
+                            f"({type(err).__name__}: {one_line(err)})") from None
     minigrad.set_rng_state(state["rng"])
 
 

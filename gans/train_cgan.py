@@ -49,7 +49,7 @@ def score(args):
 
 
 def main(argv=None):
-    args = make_parser().parse_args(argv)
+    args = train.parse_args(make_parser(), argv)
     try:
         adversarial.check_flags(args)
     except ValueError as err:

@@ -45,7 +45,7 @@ def main(argv=None):
     known = argparse.ArgumentParser(add_help=False)                     # the defaults depend on --arch
     known.add_argument("--arch", default="dcgan")
     arch = known.parse_known_args(argv)[0].arch
-    args = make_parser(arch).parse_args(argv)
+    args = train.parse_args(make_parser(arch), argv)
     if args.arch == "dcgan64":
         if args.data is None:
             print("error: --arch dcgan64 needs --data DIR, a folder of .jpg/.png pictures", file=sys.stderr)

@@ -19,7 +19,7 @@ import minigrad
 
 from . import cyclegan, data, image_folders, images
 from .checkpoint import CheckpointError, load_generator
-from .validate import UserError, check_input_file, check_out_folder
+from .validate import UserError, check_input_file, check_out_folder, one_line
 
 
 def load_translator(path, direction):
@@ -32,7 +32,7 @@ def load_translator(path, direction):
         generators.load_state_dict(state)
     except (KeyError, ValueError, RuntimeError, TypeError) as err:
         raise CheckpointError(f"{path}: its generators do not fit the CycleGAN built from its settings "
-                              f"({type(err).__name__}: {err})") from None
+                              f"({type(err).__name__}: {one_line(err)})") from None
     generators.eval()
     return (generators.a_to_b if direction == "AtoB" else generators.b_to_a), settings
 

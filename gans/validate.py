@@ -17,6 +17,11 @@ class UserError(RuntimeError):
     """An input the user can fix; the tools print `error: <message>` and exit 2."""
 
 
+def one_line(err):
+    """An exception's message on one line (state-dict errors list one mismatch a line)."""
+    return " ".join(str(err).split())
+
+
 def _flag(name):
     return "--" + name.replace("_", "-")
 
