@@ -259,7 +259,7 @@ def _run(args, build, load_batches):
                 diverged.append((step, bad))
                 if args.nan_policy == "stop":
                     break
-                tqdm.write(f"warning: step {step}: non-finite {bad} (--nan-policy warn: going on)")
+                tqdm.write(f"warning: step {step}: non-finite {bad} (--nan-policy warn: going on)", file=sys.stderr)
             bar.update(1)
             if gan.metrics is None:
                 bar.set_postfix_str(f"D {row['loss_d']:.3f}  G {row['loss_g']:.3f}  D(x) {row['d_x']:.2f}  "
@@ -398,7 +398,7 @@ def _finite(module):
 def _save(gan, args, fixed_noise, step, spe):
     """Write checkpoint.ckpt; False (and a warning) instead when a network's weights are not finite."""
     if not (_finite(gan.generator) and _finite(gan.discriminator)):
-        tqdm.write(f"warning: step {step}: the weights are not finite; checkpoint.ckpt not written")
+        tqdm.write(f"warning: step {step}: the weights are not finite; checkpoint.ckpt not written", file=sys.stderr)
         return False
     save_checkpoint(os.path.join(args.out, "checkpoint.ckpt"), {
         "model": gan.name,
