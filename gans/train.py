@@ -37,11 +37,11 @@ from tqdm import tqdm
 import minigrad
 
 from . import data, images
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .validate import TRAINER_RULES, UserError, check_out_folder, check_ranges, one_line
+from .checkpoint import (SETTINGS, CheckpointError, check_fits, generator_only, load_checkpoint, restore,
+                         save_checkpoint, save_training_state, setting_keys)
+from .validate import TRAINER_RULES, UserError, check_out_folder, check_ranges
 
 METRICS = ("step", "epoch", "loss_d", "loss_g", "d_x", "d_g_z", "images_per_s")
-SETTINGS = ("batch_size", "lr", "beta1", "beta2", "latent_dim", "seed", "limit")   # fixed for a run's life
 
 
 @dataclasses.dataclass
@@ -198,7 +198,7 @@ def _run(args, build, load_batches):
     if args.resume is not None:
         path = args.resume or os.path.join(args.out, "checkpoint.ckpt")
         state = load_checkpoint(path)
-        for key in _setting_keys(args):          # the run's settings come from the checkpoint
+        for key in setting_keys(args):          # the run's settings come from the checkpoint
             if key not in state["settings"] and key not in SETTINGS:
                 continue                         # a checkpoint from before this setting was stored
             saved = state["settings"].get(key)
@@ -225,8 +225,8 @@ def _run(args, build, load_batches):
         (gan.n_samples, gan.latent_dim)).astype(np.float32)
     step = 0
     if state is not None:
-        _check_fits(gan, state, path)
-        _restore(gan, state, path)
+        check_fits(gan, state, path)
+        restore(gan, state, path)
         fixed_noise, step = state["fixed_noise"], int(state["step"])
 
     os.makedirs(os.path.join(args.out, "samples"), exist_ok=True)
@@ -272,7 +272,7 @@ def _run(args, build, load_batches):
             elif args.sample_every and step % args.sample_every == 0:
                 _write_samples(gan, fixed_noise, args.out, f"step_{step:06d}.png", step, spe)
             if end_of_epoch or (args.checkpoint_every and step % args.checkpoint_every == 0):
-                if _save(gan, args, fixed_noise, step, spe):
+                if save_training_state(gan, args, fixed_noise, step, spe):
                     saved_at = step
             if end_of_epoch:
                 _write_plots(args.out, spe, gan.plot)
@@ -292,8 +292,8 @@ def _run(args, build, load_batches):
                        f"saving the diverged weights: {kept}; metrics in {os.path.join(args.out, 'metrics.csv')}")
     if step % spe != 0:                             # the grid of where training stopped
         _write_samples(gan, fixed_noise, args.out, f"step_{step:06d}.png", step, spe)
-    if _save(gan, args, fixed_noise, step, spe):
-        save_checkpoint(os.path.join(args.out, "generator.ckpt"), _generator_only(gan, args))
+    if save_training_state(gan, args, fixed_noise, step, spe):
+        save_checkpoint(os.path.join(args.out, "generator.ckpt"), generator_only(gan, args))
     _write_plots(args.out, spe, gan.plot)
     print(f"{outcome} at step {step} (epoch {step / spe:.2f}); outputs in {args.out}/"
           + (f"\ncontinue with: --resume {ckpt}" if step < total else ""))
@@ -378,75 +378,3 @@ def _step_of(path, spe):
 def _write_plots(out, spe, columns=("loss_d", "loss_g")):
     images.save_gif(_sample_files(out, spe), os.path.join(out, "progress.gif"))
     images.plot_losses(os.path.join(out, "metrics.csv"), os.path.join(out, "losses.png"), columns)
-
-
-# ----------------------------------------------------------------------------- checkpoints
-
-def _setting_keys(args):
-    """SETTINGS and the model's own fixed flags (run's `settings`)."""
-    return SETTINGS + getattr(args, "model_settings", ())
-
-
-def _settings(args):
-    return {key: getattr(args, key) for key in _setting_keys(args)}
-
-
-def _finite(module):
-    return all(np.isfinite(p.data).all() for p in module.parameters())
-
-
-def _save(gan, args, fixed_noise, step, spe):
-    """Write checkpoint.ckpt; False (and a warning) instead when a network's weights are not finite."""
-    if not (_finite(gan.generator) and _finite(gan.discriminator)):
-        tqdm.write(f"warning: step {step}: the weights are not finite; checkpoint.ckpt not written", file=sys.stderr)
-        return False
-    save_checkpoint(os.path.join(args.out, "checkpoint.ckpt"), {
-        "model": gan.name,
-        "settings": _settings(args),
-        "step": step,
-        "epoch": step // spe,
-        "generator": gan.generator.state_dict(),
-        "discriminator": gan.discriminator.state_dict(),
-        "opt_g": gan.opt_g.state_dict(),
-        "opt_d": gan.opt_d.state_dict(),
-        "rng": minigrad.get_rng_state(),           # noise and dropout draws
-        "data_shuffle": {"seed": args.seed, "epoch": step // spe, "batch": step % spe},
-        "fixed_noise": fixed_noise,
-        **({"extra": gan.extra_state.state_dict()} if gan.extra_state is not None else {}),
-        "schedule": dict(gan.schedule or {}),
-    })
-    return True
-
-
-def _check_fits(gan, state, path):
-    """The checkpoint is of this model, with the same extra state and schedules (UserError otherwise)."""
-    if state["model"] != gan.name:
-        raise UserError(f"{path}: a {state['model']} checkpoint, but this trainer trains {gan.name}")
-    if (gan.extra_state is not None) != ("extra" in state):
-        ours = "has" if gan.extra_state is not None else "has no"
-        theirs = "has" if "extra" in state else "has none"
-        raise UserError(f"{path}: this run {ours} training-step state (the gallery's --loss and stabiliser "
-                        f"flags), the checkpoint {theirs}; resume with the flags it was trained with")
-    saved, planned = state.get("schedule", {}), dict(gan.schedule or {})
-    for key in sorted(set(saved) | set(planned)):
-        if saved.get(key) != planned.get(key):
-            raise UserError(f"{path}: {key} was {saved.get(key)} in the checkpoint's run but would be "
-                            f"{planned.get(key)} now; resume with the --steps/--epochs it was started with")
-
-
-def _restore(gan, state, path):
-    """Load every part of the checkpoint into the freshly built GAN; UserError naming the part that does not fit."""
-    parts = [(gan.generator, "generator"), (gan.discriminator, "discriminator"), (gan.opt_g, "opt_g"),
-             (gan.opt_d, "opt_d")] + ([(gan.extra_state, "extra")] if gan.extra_state is not None else [])
-    for target, key in parts:
-        try:
-            target.load_state_dict(state[key])
-        except (KeyError, ValueError, RuntimeError, TypeError, IndexError) as err:
-            raise UserError(f"{path}: its {key} does not fit the model built from these flags "
-                            f"({type(err).__name__}: {one_line(err)})") from None
-    minigrad.set_rng_state(state["rng"])
-
-
-def _generator_only(gan, args):
-    generator = gan.sampler or gan.generator
-    return {"model": gan.name, "settings": _settings(args), "generator": generator.state_dict()}
