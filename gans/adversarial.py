@@ -20,6 +20,11 @@ import minigrad.optim as optim
 from . import losses, stabilizers
 
 
+def flag_names():
+    """The dests of add_flags: fixed for a run's life, so a checkpoint stores them (train.run's settings)."""
+    return tuple(vars(add_flags(argparse.ArgumentParser()).parse_args([])))
+
+
 def add_flags(parser):
     """--loss, --n-critic and the stabiliser flags."""
     g = parser.add_argument_group("loss (notes 001)")
@@ -82,8 +87,10 @@ class AdversarialStep:
         self.loss = check_flags(args)
         self.steps = 0                                               # calls so far (D steps)
         self.noise = None
+        self.schedule = {}                                           # checkpointed by the loop (train.GAN)
         if args.instance_noise > 0:
             self.noise = stabilizers.InstanceNoise(args.instance_noise, total_steps or 1000)
+            self.schedule["instance_noise_steps"] = self.noise.steps
         self.replay = stabilizers.ReplayBuffer(args.replay) if args.replay else None
         self.ema = stabilizers.EMA(generator, make_generator, args.ema) if args.ema else None
         self.last_g_loss = float("nan")                              # until the first G step
@@ -178,7 +185,8 @@ def build_gan(name, make_generator, make_discriminator, args, d_body=None, d_inp
                            make_generator=lambda: prepare_generator(make_generator(), args),
                            total_steps=planned_steps(args))
     return GAN(name, generator, discriminator, opt_g, opt_d, step, latent_dim=args.latent_dim,
-               sampler=step.sampler, extra_state=step, **fields)
+               sampler=step.sampler, extra_state=step, schedule=step.schedule,
+               pending=lambda: ("loss_g",) if step.steps < args.n_critic else (), **fields)
 
 
 def uses_options(args):

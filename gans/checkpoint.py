@@ -13,11 +13,23 @@ loads it with strict=True, and the file's string metadata records the network:
 
 load_generator reads both kinds. A .safetensors file without that metadata (one PyTorch wrote) needs
 the arch from the caller (`--arch`); its settings are then read off the weights' shapes.
+
+The loop's side (train.py calls these): save_training_state writes the dict (never with non-finite
+weights), check_fits and restore refuse a checkpoint that does not fit the freshly built GAN, naming
+the part, before anything is written.
 """
 import json
 import os
+import sys
+
+import numpy as np
+from tqdm import tqdm
 
 import minigrad
+
+from .validate import UserError, one_line
+
+SETTINGS = ("batch_size", "lr", "beta1", "beta2", "latent_dim", "seed", "limit")   # fixed for a run's life
 
 TRAINING_KEYS = ("model", "settings", "step", "generator", "discriminator", "opt_g", "opt_d", "rng",
                  "fixed_noise")
@@ -66,7 +78,7 @@ def load_weights(model, state_dict, path, what="generator"):
     """model.load_state_dict(state_dict) (strict); a wrong name or shape becomes one CheckpointError line."""
     try:
         model.load_state_dict(state_dict)
-    except RuntimeError as err:
+    except (KeyError, ValueError, RuntimeError, TypeError) as err:
         problems = str(err).split("\n\t")[1:] or [str(err)]
         raise CheckpointError(f"{path}: does not fit the {what}: " + "; ".join(problems)) from err
 
@@ -116,3 +128,74 @@ def load_generator_safetensors(path, arch=None):
         raise CheckpointError(f"{path}: not a {arch} generator: it has no tensor '0.weight' "
                               f"(it has {', '.join(list(state)[:4])}{' ...' if len(state) > 4 else ''})")
     return arch, SETTINGS_FROM_WEIGHTS[arch](state), state
+
+# ----------------------------------------------------------------------------- the loop's state
+
+def setting_keys(args):
+    """SETTINGS and the model's own fixed flags (train.run's `settings`)."""
+    return SETTINGS + getattr(args, "model_settings", ())
+
+
+def settings_of(args):
+    return {key: getattr(args, key) for key in setting_keys(args)}
+
+
+def _finite(module):
+    return all(np.isfinite(p.data).all() for p in module.parameters())
+
+
+def save_training_state(gan, args, fixed_noise, step, spe):
+    """Write checkpoint.ckpt; False (and a warning) instead when a network's weights are not finite."""
+    if not (_finite(gan.generator) and _finite(gan.discriminator)):
+        tqdm.write(f"warning: step {step}: the weights are not finite; checkpoint.ckpt not written", file=sys.stderr)
+        return False
+    save_checkpoint(os.path.join(args.out, "checkpoint.ckpt"), {
+        "model": gan.name,
+        "settings": settings_of(args),
+        "step": step,
+        "epoch": step // spe,
+        "generator": gan.generator.state_dict(),
+        "discriminator": gan.discriminator.state_dict(),
+        "opt_g": gan.opt_g.state_dict(),
+        "opt_d": gan.opt_d.state_dict(),
+        "rng": minigrad.get_rng_state(),           # noise and dropout draws
+        "data_shuffle": {"seed": args.seed, "epoch": step // spe, "batch": step % spe},
+        "fixed_noise": fixed_noise,
+        **({"extra": gan.extra_state.state_dict()} if gan.extra_state is not None else {}),
+        "schedule": dict(gan.schedule or {}),
+    })
+    return True
+
+
+def check_fits(gan, state, path):
+    """The checkpoint is of this model, with the same extra state and schedules (UserError otherwise)."""
+    if state["model"] != gan.name:
+        raise UserError(f"{path}: a {state['model']} checkpoint, but this trainer trains {gan.name}")
+    if (gan.extra_state is not None) != ("extra" in state):
+        ours = "has" if gan.extra_state is not None else "has no"
+        theirs = "has" if "extra" in state else "has none"
+        raise UserError(f"{path}: this run {ours} training-step state (the gallery's --loss and stabiliser "
+                        f"flags), the checkpoint {theirs}; resume with the flags it was trained with")
+    saved, planned = state.get("schedule", {}), dict(gan.schedule or {})
+    for key in sorted(set(saved) | set(planned)):
+        if saved.get(key) != planned.get(key):
+            raise UserError(f"{path}: {key} was {saved.get(key)} in the checkpoint's run but would be "
+                            f"{planned.get(key)} now; resume with the --steps/--epochs it was started with")
+
+
+def restore(gan, state, path):
+    """Load every part of the checkpoint into the freshly built GAN; UserError naming the part that does not fit."""
+    parts = [(gan.generator, "generator"), (gan.discriminator, "discriminator"), (gan.opt_g, "opt_g"),
+             (gan.opt_d, "opt_d")] + ([(gan.extra_state, "extra")] if gan.extra_state is not None else [])
+    for target, key in parts:
+        try:
+            target.load_state_dict(state[key])
+        except (KeyError, ValueError, RuntimeError, TypeError, IndexError) as err:
+            raise UserError(f"{path}: its {key} does not fit the model built from these flags "
+                            f"({type(err).__name__}: {one_line(err)})") from None
+    minigrad.set_rng_state(state["rng"])
+
+
+def generator_only(gan, args):
+    generator = gan.sampler or gan.generator
+    return {"model": gan.name, "settings": settings_of(args), "generator": generator.state_dict()}

@@ -103,6 +103,7 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data", default=data.DEFAULT_ROOT, metavar="DIR")
     p.add_argument("--out", default="runs/compare")
+    p.add_argument("--overwrite", action="store_true", help="replace the runs of an earlier comparison in --out")
     args = p.parse_args(argv)
     rows = ROWS
     if args.only:
@@ -114,13 +115,14 @@ def main(argv=None):
     model = classifier.load_classifier()
     real = data.scale(data.load("test", root=args.data)[0])
     base = ["--steps", str(args.steps), "--batch-size", str(args.batch_size), "--seed", str(args.seed),
-            "--data", args.data] + (["--limit", str(args.limit)] if args.limit else [])
+            "--data", args.data] + (["--limit", str(args.limit)] if args.limit else []) \
+        + (["--overwrite"] if args.overwrite else [])
     results = []
     for name, flags in rows:
         run_args = row_args(flags + ["--out", os.path.join(args.out, name.replace(" ", "_").replace("/", "-"))], base)
         print(f"== {name}: {' '.join(flags) or '(defaults)'}")
         start = time.perf_counter()
-        train.run(run_args, build)
+        train.run(run_args, build, settings=adversarial.flag_names())
         seconds = (time.perf_counter() - start) / args.steps
         fd, shares = evaluate.score(model, generated_images(run_args, args.eval_n, args.seed), real)
         results.append({"name": name, "flags": flags, "fd": fd, "spread": float(shares.max() - shares.min()),

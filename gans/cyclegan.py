@@ -306,7 +306,8 @@ def build(args, total_steps):
                                  args.lambda_cycle, args.lambda_identity)
     return GAN("cyclegan", generators, discriminators, opt_g, opt_d, train_step, latent_dim=0,
                two_domains=True, metrics=METRICS, plot=PLOT,
-               extra_state=PoolsAndSchedules(pool_a, pool_b, schedulers))
+               extra_state=PoolsAndSchedules(pool_a, pool_b, schedulers),
+               schedule={"lr_decay_steps": total_steps, "lr_decay_start": decay_start})
 
 
 def round_trips(generators, a, b):

@@ -17,6 +17,7 @@ batches as an uninterrupted one.
 """
 import gzip
 import os
+import zlib
 
 import numpy as np
 
@@ -58,7 +59,7 @@ def read_idx(path, ndim):
         else:
             with open(path, "rb") as f:
                 raw = f.read()
-    except (OSError, EOFError, gzip.BadGzipFile) as err:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as err:   # zlib: flipped bytes
         raise DatasetError(f"{path}: cannot be read ({err})") from err
 
     expected_magic = 0x0800 + ndim                       # 0x00000803 for images, 0x00000801 for labels

@@ -15,8 +15,9 @@ Lower is better; it is 0 only when the means and covariances agree. It is NOT co
 numbers in papers (a different feature network). The class shares (which garments the classifier
 sees in the samples) are a mode-collapse alarm: a healthy generator makes roughly 10% of each.
 
---images takes a .npy of shape (N, 28, 28) or (N, 1, 28, 28): uint8 in 0..255, or floats in [-1, 1]
-(say --range 0,1 for floats in [0, 1]).
+--images takes a .npy of shape (N, 28, 28) or (N, 1, 28, 28), N >= 2: uint8 in 0..255, or finite
+floats in [-1, 1] (say --range 0,1 for floats in [0, 1]). Anything else (other integer types, floats
+outside the range, NaN, an .npz) is refused rather than scored as something it is not.
 """
 import argparse
 import sys
@@ -27,6 +28,9 @@ import minigrad
 
 from . import classifier, data
 from .checkpoint import CheckpointError, load_weights
+from .validate import UserError, check_input_file, check_ranges
+
+SLACK = 1e-3                # float images may overshoot --range by this much (rounding)
 
 # ----------------------------------------------------------------------------- the metric
 
@@ -69,16 +73,41 @@ def images_from_file(path, value_range=(-1.0, 1.0)):
     """A .npy of images as float32 (N, 1, 28, 28) in [-1, 1]."""
     try:
         arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise CheckpointError(f"{path}: cannot be read as a .npy array ({err})") from err
+    except (OSError, ValueError, EOFError) as err:
+        reason = "pickled Python objects" if "pickle" in str(err) else str(err)
+        raise CheckpointError(f"{path}: cannot be read as a .npy array ({reason})") from None
+    if isinstance(arr, np.lib.npyio.NpzFile):
+        arr.close()
+        raise CheckpointError(f"{path}: an .npz archive; give a .npy file of one image array (np.save)")
     if arr.ndim == 3:
         arr = arr[:, None]
     if arr.ndim != 4 or arr.shape[1:] != (1, 28, 28):
         raise CheckpointError(f"{path}: expected images of shape (N, 28, 28) or (N, 1, 28, 28), got {arr.shape}")
+    if len(arr) < 2:
+        raise CheckpointError(f"{path}: {len(arr)} image(s); the Fréchet distance needs at least 2 (a covariance)")
     if arr.dtype == np.uint8:
         return data.scale(arr[:, 0])
+    if arr.dtype.kind != "f":
+        raise CheckpointError(f"{path}: {arr.dtype} images; give uint8 in 0..255 or floats in --range "
+                              f"{value_range[0]:g},{value_range[1]:g} (convert with .astype(np.uint8) if they are 0..255)")
+    if not np.isfinite(arr).all():
+        raise CheckpointError(f"{path}: {int((~np.isfinite(arr)).sum())} values are NaN or infinite")
     low, high = value_range
+    if arr.min() < low - SLACK or arr.max() > high + SLACK:
+        hint = "; images in 0..255 should be saved as uint8" if arr.max() > 2 else ""
+        raise CheckpointError(f"{path}: values from {arr.min():.4g} to {arr.max():.4g} lie outside --range "
+                              f"{low:g},{high:g}{hint}")
     return ((arr.astype(np.float32) - low) / (high - low) * 2 - 1).astype(np.float32)
+
+
+def parse_range(text):
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise UserError(f"--range {text!r}: expected two numbers such as -1,1") from None
+    if not (np.isfinite(low) and np.isfinite(high) and low < high):
+        raise UserError(f"--range {text!r}: needs finite low < high")
+    return low, high
 
 
 def images_from_generator(name, settings, state_dict, n, seed=0, path="the checkpoint"):
@@ -119,6 +148,11 @@ def main(argv=None):
     p.add_argument("--classifier", default=classifier.WEIGHTS)
     args = p.parse_args(argv)
     try:
+        check_ranges(args, {"n": (2, None, True, True), "seed": (0, None, True, True)})
+        value_range = parse_range(args.range)
+        for flag in ("checkpoint", "images"):
+            if getattr(args, flag):
+                check_input_file(getattr(args, flag), f"--{flag}")
         model = classifier.load_classifier(args.classifier)
         real_images = data.scale(data.load("test", root=args.data)[0])
         if args.checkpoint:
@@ -126,14 +160,14 @@ def main(argv=None):
             fake = images_from_generator(*load_generator(args.checkpoint, args.arch), args.n, args.seed,
                                          path=args.checkpoint)
         elif args.images:
-            fake = images_from_file(args.images, tuple(float(v) for v in args.range.split(",")))[:args.n]
+            fake = images_from_file(args.images, value_range)[:args.n]
         elif args.reference:
             fake = data.scale(data.load("train", root=args.data, limit=args.n)[0])
         else:
             minigrad.manual_seed(args.seed)
             latent = 30 if args.untrained == "gan" else 100
             fake = images_from_generator(args.untrained, {"latent_dim": latent}, None, args.n, args.seed)
-    except (CheckpointError, data.DatasetError, ImportError) as err:
+    except (CheckpointError, data.DatasetError, UserError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2)
     fd, shares = score(model, fake, real_images)

@@ -12,6 +12,7 @@ of the same layers) says which network it is in its metadata; a file without it 
 (--n rows of --steps images), which shows how smoothly the generator maps noise to garments.
 """
 import argparse
+import os
 import sys
 
 import numpy as np
@@ -20,12 +21,16 @@ import minigrad
 
 from . import images
 from .checkpoint import CheckpointError, load_generator, load_weights
+from .validate import UserError, check_input_file, check_out_file, check_ranges
 
 ARCHS = ("dcgan", "gan")                 # the generators make_generator builds
+RULES = {"n": (1, None, True, True), "steps": (2, None, True, True), "seed": (0, None, True, True)}
 
 
 def make_generator(name, settings):
     """A freshly built generator of model `name` with the settings it was trained with."""
+    if not isinstance(settings.get("latent_dim"), int):
+        raise CheckpointError(f"the checkpoint's settings have no latent_dim (settings: {settings})")
     if name == "dcgan":
         from .dcgan import make_generator_model
         return make_generator_model(settings["latent_dim"])
@@ -61,10 +66,17 @@ def main(argv=None):
     p.add_argument("--npy", default=None, help="also save the images as a .npy (for gans.evaluate --images)")
     args = p.parse_args(argv)
     try:
+        check_ranges(args, RULES if args.interpolate else {k: v for k, v in RULES.items() if k != "steps"})
+        check_input_file(args.checkpoint, "--checkpoint")
+        check_out_file(args.out)
+        if os.path.splitext(args.out)[1].lower() not in (".png", ".jpg", ".jpeg", ".bmp", ".gif"):
+            raise UserError(f"--out {args.out}: give a picture file name ending in .png (or .jpg)")
+        if args.npy:
+            check_out_file(args.npy, "--npy")
         name, settings, state_dict = load_generator(args.checkpoint, args.arch)
         generator = make_generator(name, settings)
         load_weights(generator, state_dict, args.checkpoint, f"{name} generator")
-    except (CheckpointError, ImportError) as err:
+    except (CheckpointError, UserError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2)
     generator.eval()

@@ -13,6 +13,11 @@ happens here, once:
     out/generator.ckpt          the trained generator alone (for gans.sample and gans.evaluate)
     out/generator.safetensors   the same, for PyTorch too, with --export-safetensors (checkpoint.py)
 
+Nothing silently wrong, nothing lost: the flags are checked before any work (validate.py), an
+existing run folder is only reused with --resume or --overwrite, a resumed checkpoint must fit the
+model, its settings and its schedules, and a non-finite loss stops the run (--nan-policy) without
+writing a NaN checkpoint. Exit status: 0 done, 2 bad input, 3 diverged, 130 Ctrl-C (after saving).
+
 Exact resume: the network weights, both optimizers, minigrad's RNG state (noise, dropout) and the
 position in the data (the shuffle of epoch e is drawn from (seed, e), see data.Batches) are all in
 the checkpoint, so N steps in one run equal N/2 steps, a stop, `--resume`, and N/2 more, bit for bit.
@@ -34,10 +39,11 @@ from tqdm import tqdm
 import minigrad
 
 from . import data, images
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint, save_generator_safetensors
+from .checkpoint import (SETTINGS, CheckpointError, check_fits, generator_only, load_checkpoint, restore,
+                         save_checkpoint, save_generator_safetensors, save_training_state, setting_keys)
+from .validate import TRAINER_RULES, UserError, check_out_folder, check_ranges
 
 METRICS = ("step", "epoch", "loss_d", "loss_g", "d_x", "d_g_z", "images_per_s")
-SETTINGS = ("batch_size", "lr", "beta1", "beta2", "latent_dim", "seed", "limit")   # fixed for a run's life
 
 
 @dataclasses.dataclass
@@ -62,6 +68,9 @@ class GAN:
     metrics: tuple = None                      # the names train_step returns (metrics.csv); None: METRICS
     plot: tuple = ("loss_d", "loss_g")         # the metrics drawn in losses.png
     end_of_epoch: Callable = None              # called with (epoch, out folder) after each epoch's outputs
+    schedule: dict = None                      # lengths a schedule was planned over (noise decay, lr decay):
+                                               # checkpointed; a resume that would change them is refused
+    pending: Callable = None                   # () -> metric names that have no value yet (NaN by design)
 
 
 def apply_gradients(optimizer, grads_and_params):
@@ -101,8 +110,26 @@ def make_parser(description, **defaults):
     p.add_argument("--export-safetensors", action="store_true",
                    help="also write OUT/generator.safetensors at the end: PyTorch's state_dict names, the arch "
                         "in its metadata (python -m gans.export converts an existing generator.ckpt)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh in an --out folder that holds an earlier run (its checkpoints and grids go)")
+    p.add_argument("--nan-policy", choices=("stop", "warn"), default="stop",
+                   help="on a non-finite loss: stop (keep the last good checkpoint, exit 3) or warn and go on "
+                        "(checkpoints with non-finite weights are still never written)")
     p.set_defaults(**defaults)
     return p
+
+
+_NOT_GIVEN = object()
+
+
+def parse_args(parser, argv=None):
+    """parser.parse_args(argv) plus args.explicit, the flags given on the command line: on --resume a
+    given flag that differs from the checkpoint's setting is refused, a default is simply replaced."""
+    probe = argparse.Namespace(**{a.dest: _NOT_GIVEN for a in parser._actions if a.dest != "help"})
+    given = {k for k, v in vars(parser.parse_args(argv, namespace=probe)).items() if v is not _NOT_GIVEN}
+    args = parser.parse_args(argv)
+    args.explicit = given
+    return args
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -127,13 +154,29 @@ def run(args, build, load_batches=fashion_mnist_batches, settings=()):
     except (data.DatasetError, CheckpointError, UserError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2)
+    except Diverged as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(3)
     except KeyboardInterrupt:
         print("\nstopped without saving; --resume continues from the last checkpoint, if any", file=sys.stderr)
         raise SystemExit(130)
 
 
-class UserError(RuntimeError):
-    pass
+class Diverged(RuntimeError):
+    """A non-finite loss under --nan-policy stop."""
+
+
+def check_args(args):
+    """Every flag in range and --out usable, before anything is read or written (UserError)."""
+    check_ranges(args, TRAINER_RULES)
+    check_out_folder(args.out)
+    if args.resume is None and not getattr(args, "overwrite", False):
+        earlier = [name for name in ("checkpoint.ckpt", "generator.ckpt", "metrics.csv")
+                   if os.path.exists(os.path.join(args.out, name))]
+        if earlier or _sample_files(args.out, 1):
+            what = ", ".join(earlier) or "sample grids"
+            raise UserError(f"--out {args.out} already holds a run ({what}); pass --resume to continue it, "
+                            "--overwrite to replace it, or another --out")
 
 
 def add_backend_flag(parser):
@@ -154,44 +197,57 @@ def select_backend(name):
 def _run(args, build, load_batches):
     if args.device == "cuda":
         raise UserError("--device cuda: minigrad has no GPU support yet; run with --device cpu (the default)")
+    check_args(args)
     select_backend(getattr(args, "backend", "auto"))
     if getattr(args, "export_safetensors", False) and importlib.util.find_spec("safetensors") is None:
         raise UserError("--export-safetensors needs the safetensors package: pip install safetensors")  # before training
-    os.makedirs(os.path.join(args.out, "samples"), exist_ok=True)
-    state = None
+    state, path = None, None
     if args.resume is not None:
         path = args.resume or os.path.join(args.out, "checkpoint.ckpt")
         state = load_checkpoint(path)
-        for key in _setting_keys(args):          # the run's settings come from the checkpoint
+        for key in setting_keys(args):          # the run's settings come from the checkpoint
+            if key not in state["settings"] and key not in SETTINGS:
+                continue                         # a checkpoint from before this setting was stored
             saved = state["settings"].get(key)
-            if getattr(args, key) != saved:
-                print(f"note: --{key.replace('_', '-')} {getattr(args, key)} ignored, the run goes on with {saved}")
+            if getattr(args, key) != saved and key in getattr(args, "explicit", ()):
+                raise UserError(f"--{key.replace('_', '-')} {getattr(args, key)}: the run in {path} was trained "
+                                f"with {saved}, and a resumed run keeps its settings; leave the flag out to "
+                                "continue it, or start a new run (--overwrite or another --out)")
             setattr(args, key, saved)
+        check_ranges(args, TRAINER_RULES)
         print(f"resuming from {path} at step {state['step']}")
 
+    # Everything below up to the first write can still refuse: nothing on disk has changed yet.
     minigrad.manual_seed(args.seed)
     gan = build(args)
-    batches = load_batches(args, gan.value_range)
+    try:
+        batches = load_batches(args, gan.value_range)
+    except ValueError as err:                   # e.g. a batch larger than the data
+        raise UserError(str(err)) from None
+    spe = batches.steps_per_epoch
+    total = round(args.epochs * spe) if args.steps is None else args.steps
+    if total < 1:
+        raise UserError(f"--epochs {args.epochs} is less than one step ({spe} steps an epoch)")
     fixed_noise = np.random.default_rng((args.seed, 1)).standard_normal(
         (gan.n_samples, gan.latent_dim)).astype(np.float32)
     step = 0
     if state is not None:
-        if state["model"] != gan.name:
-            raise UserError(f"{args.resume}: a {state['model']} checkpoint, but this trainer trains {gan.name}")
-        _restore(gan, state)
+        check_fits(gan, state, path)
+        restore(gan, state, path)
         fixed_noise, step = state["fixed_noise"], int(state["step"])
 
-    spe = batches.steps_per_epoch
-    for path in _sample_files(args.out, spe):       # grids of an earlier run, or made after the checkpoint
-        if _step_of(path, spe) > step:
-            os.remove(path)
-    total = round(args.epochs * spe) if args.steps is None else args.steps
+    os.makedirs(os.path.join(args.out, "samples"), exist_ok=True)
+    for sample in _sample_files(args.out, spe):     # grids of an earlier run, or made after the checkpoint
+        if _step_of(sample, spe) > step:
+            os.remove(sample)
     columns = METRICS if gan.metrics is None else ("step", "epoch", *gan.metrics, "images_per_s")
     log = images.MetricsCSV(os.path.join(args.out, "metrics.csv"), columns,
                             resume_step=step if state is not None else None)
     bar = tqdm(total=total, initial=step, unit="step", dynamic_ncols=True, desc=gan.name)
     speed = None
     outcome = "finished"
+    saved_at = step if state is not None else None  # the step of the last checkpoint on disk
+    diverged = []                                   # (step, "loss_d nan") of every non-finite step
     with _StopOnCtrlC() as ctrl_c:
         while step < total and not ctrl_c.pressed:
             real, labels = batches.batch(step)
@@ -205,6 +261,12 @@ def _run(args, build, load_batches):
             speed = rate if speed is None else 0.9 * speed + 0.1 * rate
             row = {k: float(v.item() if hasattr(v, "item") else v) for k, v in metrics.items()}
             log.write(dict(row, step=step, epoch=(step - 1) // spe + 1, images_per_s=rate))
+            bad = _non_finite_losses(row, gan.pending() if gan.pending is not None else ())
+            if bad:
+                diverged.append((step, bad))
+                if args.nan_policy == "stop":
+                    break
+                tqdm.write(f"warning: step {step}: non-finite {bad} (--nan-policy warn: going on)", file=sys.stderr)
             bar.update(1)
             if gan.metrics is None:
                 bar.set_postfix_str(f"D {row['loss_d']:.3f}  G {row['loss_g']:.3f}  D(x) {row['d_x']:.2f}  "
@@ -217,7 +279,8 @@ def _run(args, build, load_batches):
             elif args.sample_every and step % args.sample_every == 0:
                 _write_samples(gan, fixed_noise, args.out, f"step_{step:06d}.png", step, spe)
             if end_of_epoch or (args.checkpoint_every and step % args.checkpoint_every == 0):
-                _save(gan, args, fixed_noise, step, spe)
+                if save_training_state(gan, args, fixed_noise, step, spe):
+                    saved_at = step
             if end_of_epoch:
                 _write_plots(args.out, spe, gan.plot)
                 if gan.end_of_epoch is not None:
@@ -226,18 +289,39 @@ def _run(args, build, load_batches):
             outcome = "stopped by Ctrl-C"
     bar.close()
     log.close()
+    ckpt = os.path.join(args.out, "checkpoint.ckpt")
+    if diverged and args.nan_policy == "stop":      # no grid, no checkpoint of the diverged weights
+        _write_plots(args.out, spe, gan.plot)
+        bad_step, bad = diverged[0]
+        kept = f"the last good checkpoint is {ckpt} (step {saved_at})" if saved_at is not None \
+            else "no checkpoint was written"
+        raise Diverged(f"step {bad_step}: {bad}; training diverged (a smaller --lr may help). Stopped without "
+                       f"saving the diverged weights: {kept}; metrics in {os.path.join(args.out, 'metrics.csv')}")
     if step % spe != 0:                             # the grid of where training stopped
         _write_samples(gan, fixed_noise, args.out, f"step_{step:06d}.png", step, spe)
-    _save(gan, args, fixed_noise, step, spe)
+    saved_generator = None
+    if save_training_state(gan, args, fixed_noise, step, spe):
+        saved_generator = generator_only(gan, args)
+        save_checkpoint(os.path.join(args.out, "generator.ckpt"), saved_generator)
     _write_plots(args.out, spe, gan.plot)
-    generator = _generator_only(gan, args)
-    save_checkpoint(os.path.join(args.out, "generator.ckpt"), generator)
-    if getattr(args, "export_safetensors", False):
-        save_generator_safetensors(os.path.join(args.out, "generator.safetensors"), generator["model"],
-                                   generator["settings"], generator["generator"])
+    if getattr(args, "export_safetensors", False) and saved_generator is not None:
+        save_generator_safetensors(os.path.join(args.out, "generator.safetensors"), saved_generator["model"],
+                                   saved_generator["settings"], saved_generator["generator"])
     print(f"{outcome} at step {step} (epoch {step / spe:.2f}); outputs in {args.out}/"
-          + (f"\ncontinue with: --resume {os.path.join(args.out, 'checkpoint.ckpt')}" if step < total else ""))
+          + (f"\ncontinue with: --resume {ckpt}" if step < total else ""))
+    if diverged:
+        print(f"error: {len(diverged)} steps had non-finite losses, the first at step {diverged[0][0]}: "
+              f"{diverged[0][1]}", file=sys.stderr)
+        raise SystemExit(3)
+    if ctrl_c.pressed:
+        raise SystemExit(130)
     return step
+
+
+def _non_finite_losses(row, pending):
+    """'loss_d nan, loss_g inf' for the losses of a step that are not finite numbers ('' if all are)."""
+    return ", ".join(f"{k} {v}" for k, v in row.items()
+                     if k.startswith("loss") and k not in pending and not np.isfinite(v))
 
 
 class _StopOnCtrlC:
@@ -306,46 +390,3 @@ def _step_of(path, spe):
 def _write_plots(out, spe, columns=("loss_d", "loss_g")):
     images.save_gif(_sample_files(out, spe), os.path.join(out, "progress.gif"))
     images.plot_losses(os.path.join(out, "metrics.csv"), os.path.join(out, "losses.png"), columns)
-
-
-# ----------------------------------------------------------------------------- checkpoints
-
-def _setting_keys(args):
-    """SETTINGS and the model's own fixed flags (run's `settings`)."""
-    return SETTINGS + getattr(args, "model_settings", ())
-
-
-def _settings(args):
-    return {key: getattr(args, key) for key in _setting_keys(args) if getattr(args, key) is not None}
-
-
-def _save(gan, args, fixed_noise, step, spe):
-    save_checkpoint(os.path.join(args.out, "checkpoint.ckpt"), {
-        "model": gan.name,
-        "settings": _settings(args),
-        "step": step,
-        "epoch": step // spe,
-        "generator": gan.generator.state_dict(),
-        "discriminator": gan.discriminator.state_dict(),
-        "opt_g": gan.opt_g.state_dict(),
-        "opt_d": gan.opt_d.state_dict(),
-        "rng": minigrad.get_rng_state(),           # noise and dropout draws
-        "data_shuffle": {"seed": args.seed, "epoch": step // spe, "batch": step % spe},
-        "fixed_noise": fixed_noise,
-        **({"extra": gan.extra_state.state_dict()} if gan.extra_state is not None else {}),
-    })
-
-
-def _restore(gan, state):
-    gan.generator.load_state_dict(state["generator"])
-    gan.discriminator.load_state_dict(state["discriminator"])
-    gan.opt_g.load_state_dict(state["opt_g"])
-    gan.opt_d.load_state_dict(state["opt_d"])
-    if gan.extra_state is not None:
-        gan.extra_state.load_state_dict(state["extra"])
-    minigrad.set_rng_state(state["rng"])
-
-
-def _generator_only(gan, args):
-    generator = gan.sampler or gan.generator
-    return {"model": gan.name, "settings": _settings(args), "generator": generator.state_dict()}

@@ -49,14 +49,14 @@ def score(args):
 
 
 def main(argv=None):
-    args = make_parser().parse_args(argv)
+    args = train.parse_args(make_parser(), argv)
     try:
         adversarial.check_flags(args)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2)
     if not args.evaluate_only:
-        train.run(args, cgan.build)
+        train.run(args, cgan.build, settings=adversarial.flag_names())
     if args.eval_n > 0:
         try:
             return score(args)

@@ -5,7 +5,7 @@ Writes gans/assets/classifier.ckpt (or --out) and prints the test accuracy, whic
 import argparse
 import sys
 
-from . import classifier, data, train
+from . import classifier, data, train, validate
 
 
 def main(argv=None):
@@ -21,10 +21,13 @@ def main(argv=None):
     train.add_backend_flag(p)
     args = p.parse_args(argv)
     try:
+        validate.check_ranges(args, {k: validate.TRAINER_RULES[k] for k in ("epochs", "batch_size", "lr", "seed",
+                                                                             "limit")})
+        validate.check_out_file(args.out)
         train.select_backend(args.backend)
         model, acc = classifier.train_classifier(args.data, args.epochs, args.batch_size, args.lr,
                                                  args.seed, args.limit)
-    except (data.DatasetError, train.UserError) as err:
+    except (data.DatasetError, validate.UserError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2)
     classifier.save_classifier(model, acc, args.out)

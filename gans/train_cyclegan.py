@@ -142,7 +142,7 @@ def score_every_epoch(gan, domains, classes, classifier_path=classifier.WEIGHTS)
 # ----------------------------------------------------------------------------- main
 
 def main(argv=None):
-    args = make_parser().parse_args(argv)
+    args = train.parse_args(make_parser(), argv)
     folders = bool(args.dataroot or args.domain_a or args.domain_b)
     if args.channels is None:
         args.channels = 3 if folders else 1

@@ -28,6 +28,7 @@ DEFAULTS = dict(epochs=1.25, batch_size=16, lr=2e-4, beta1=0.5, beta2=0.999, lat
                 sample_every=250, out="runs/dcgan")
 DCGAN64_DEFAULTS = dict(epochs=1, batch_size=32, lr=2e-4, beta1=0.5, beta2=0.999, latent_dim=128,
                         sample_every=100, out="runs/dcgan64", data=None, real_label=None)
+SETTINGS = ("width",) + adversarial.flag_names()         # checkpointed with the run (train.run)
 
 
 def make_parser(arch="dcgan"):
@@ -44,7 +45,7 @@ def main(argv=None):
     known = argparse.ArgumentParser(add_help=False)                     # the defaults depend on --arch
     known.add_argument("--arch", default="dcgan")
     arch = known.parse_known_args(argv)[0].arch
-    args = make_parser(arch).parse_args(argv)
+    args = train.parse_args(make_parser(arch), argv)
     if args.arch == "dcgan64":
         if args.data is None:
             print("error: --arch dcgan64 needs --data DIR, a folder of .jpg/.png pictures", file=sys.stderr)
@@ -57,8 +58,8 @@ def main(argv=None):
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2)
     if args.arch == "dcgan64":
-        return train.run(args, dcgan64.build, load_batches=folder_data.batches)
-    return train.run(args, dcgan.build)
+        return train.run(args, dcgan64.build, load_batches=folder_data.batches, settings=SETTINGS)
+    return train.run(args, dcgan.build, settings=SETTINGS)
 
 
 if __name__ == "__main__":

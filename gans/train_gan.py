@@ -10,7 +10,7 @@ DEFAULTS = dict(epochs=5, batch_size=32, lr=1e-3, latent_dim=30, out="runs/gan")
 
 def main(argv=None):
     parser = train.make_parser(__doc__.splitlines()[0], **DEFAULTS)
-    return train.run(parser.parse_args(argv), gan.build)
+    return train.run(train.parse_args(parser, argv), gan.build)
 
 
 if __name__ == "__main__":

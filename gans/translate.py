@@ -20,6 +20,7 @@ import minigrad
 
 from . import cyclegan, data, image_folders, images
 from .checkpoint import CheckpointError, load_generator, load_weights
+from .validate import UserError, check_input_file, check_out_folder
 
 
 def load_translator(path, direction):
@@ -36,14 +37,18 @@ def load_translator(path, direction):
 def translate_folder(generator, input_dir, out_dir, size, channels, batch_size=8):
     """Translate every picture in input_dir into out_dir; returns the paths written."""
     paths = image_folders.image_paths(input_dir)
-    os.makedirs(out_dir, exist_ok=True)
     written = []
-    readable, skipped = [], 0
+    readable, skipped, first_error = [], 0, None
     for path in paths:                               # unreadable files are skipped, and counted once
         try:
             readable.append((path, image_folders.load_picture(path, size, channels)))
-        except data.DatasetError:
+        except data.DatasetError as err:
             skipped += 1
+            first_error = first_error or err
+    if not readable:
+        raise data.DatasetError(f"{input_dir}: none of its {len(paths)} picture files could be read "
+                                f"(the first: {first_error})")
+    os.makedirs(out_dir, exist_ok=True)
     if skipped:
         print(f"warning: skipped {skipped} of {len(paths)} files in {input_dir} that could not be read",
               file=sys.stderr)
@@ -72,10 +77,12 @@ def main(argv=None):
     if args.size is not None and (args.size < 4 or args.size % 4):
         p.error(f"--size {args.size}: must be a positive multiple of 4 (the generator halves it twice)")
     try:
+        check_input_file(args.checkpoint, "--checkpoint")
+        check_out_folder(args.out)
         generator, settings = load_translator(args.checkpoint, args.direction)
         size = args.size or settings["image_size"]
         written = translate_folder(generator, args.input, args.out, size, settings["channels"])
-    except (CheckpointError, data.DatasetError, ImportError) as err:
+    except (CheckpointError, data.DatasetError, UserError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2)
     print(f"translated {len(written)} pictures {args.direction} into {args.out}/")

@@ -77,10 +77,23 @@ class Function:
         data = cls.forward(ctx, *args, **kwargs)
         requires_grad = _grad_enabled and any(ctx.needs_input_grad)
         out = Tensor._wrap(data, requires_grad=requires_grad, grad_fn=ctx if requires_grad else None)
+        _share_version_of_view(out, args)
         if requires_grad:
             if ctx.keep_output:
                 ctx._output_data = data
+                ctx._output_version = out._version, out._version.value
         return out
+
+
+def _share_version_of_view(out, args):
+    """An output that is a view of an input's memory (reshape, permute, slicing) shares its version counter."""
+    data = out.data
+    base = getattr(data, "base", None)
+    for a in args:
+        arr = getattr(a, "data", None)                # Tensors only: other arguments have no array
+        if isinstance(arr, np.ndarray) and (arr is data or (base is not None and (arr is base or arr.base is base))):
+            out._version = a._version
+            return
 
 
 class Context:
@@ -98,15 +111,28 @@ class Context:
         self.keep_output = False      # forward sets this to read `ctx.output` in backward
         self._output_data = None
         self._saved = ()
+        self._saved_versions = self._saved_values = ()
         self.freed = False
 
     def save_for_backward(self, *tensors):
+        """Keep `tensors` for backward, with their versions: backward refuses if one changed in place."""
         self._saved = tensors
+        self._saved_versions = tuple(getattr(t, "_version", None) for t in tensors)
+        self._saved_values = tuple(v.value if v is not None else 0 for v in self._saved_versions)
 
     @property
     def saved_tensors(self):
         self._check_not_freed()
+        for i, (version, value) in enumerate(zip(self._saved_versions, self._saved_values)):
+            if version is not None and version.value != value:
+                self._modified(f"input {i} of shape {self._saved[i].shape}", version, value)
         return self._saved
+
+    def _modified(self, what, version, value):
+        raise RuntimeError(
+            f"one of the variables needed for gradient computation has been modified by an inplace operation: "
+            f"{what}, saved by {self.name}, is at version {version.value}; expected version {value} instead "
+            f"(last changed by {version.last_op}). Change a clone() instead, or make the change before {self.name}.")
 
     @property
     def output(self):
@@ -116,11 +142,16 @@ class Context:
         self._check_not_freed()
         if self._output_data is None:
             raise RuntimeError(f"{self.name}.backward read ctx.output, but forward did not set ctx.keep_output")
-        return Tensor._wrap(self._output_data, requires_grad=True, grad_fn=self)
+        version, value = self._output_version
+        if version.value != value:
+            self._modified(f"its output of shape {self._output_data.shape}", version, value)
+        out = Tensor._wrap(self._output_data, requires_grad=True, grad_fn=self)
+        out._version = version
+        return out
 
     def free(self):
         """Drop what backward needed; a later backward through this node raises."""
-        self._saved = ()
+        self._saved = self._saved_versions = ()
         self._output_data = None
         self.freed = True
 

@@ -14,10 +14,15 @@ Every way a file can be wrong (missing, cut short, bytes flipped, not ours) rais
 CheckpointError naming the file and what is wrong with it.
 
 Writing goes to a temporary file in the same directory, which is flushed, fsync'ed and then
-renamed over the target with os.replace: a crash mid-save leaves the old checkpoint intact.
+renamed over the target with os.replace: a crash mid-save leaves the old checkpoint intact. The
+temporary file's name holds the writer's process id (.NAME.PID.RANDOM.tmp); a later save of the
+same target removes the ones whose writer is gone (killed mid-save), never a live writer's.
 """
 import json
 import os
+import re
+import threading
+import time
 import uuid
 import zlib
 
@@ -128,9 +133,19 @@ def write_atomically(path, write):
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    tmp_path = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex[:12]}.tmp")
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"save: cannot write {path!r}: the folder {directory!r} does not exist")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"save: cannot write {path!r}: it is a directory")
+    _remove_stale_temporaries(directory, os.path.basename(path))
+    tmp_path = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
     # O_EXCL: never reuse an existing file; mode 0o666 minus the umask, like an ordinary open().
-    fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as e:                           # name the target, not the random temporary name
+        raise type(e)(e.errno, f"save: cannot write {path!r} ({e.strerror})") from None
+    with _lock:
+        _writing.add(tmp_path)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -141,7 +156,52 @@ def write_atomically(path, write):
         if os.path.exists(tmp_path):
             os.remove(tmp_path)
         raise
+    finally:
+        with _lock:
+            _writing.discard(tmp_path)
     _fsync_directory(directory)
+
+
+_writing = set()                   # temporary files this process is writing now (other threads' saves)
+_lock = threading.Lock()
+_OLD_STYLE_AGE = 600               # seconds: a temporary without a process id is stale after this long
+
+
+def _remove_stale_temporaries(directory, name):
+    """Delete .NAME.PID.*.tmp files left by a save whose process died (and old ones without a PID)."""
+    pattern = re.compile(re.escape(f".{name}.") + r"(?:(\d+)\.)?[0-9a-f]{12}\.tmp")
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return
+    for entry in entries:
+        match = pattern.fullmatch(entry)
+        if match is None:
+            continue
+        tmp = os.path.join(directory, entry)
+        with _lock:
+            if tmp in _writing:
+                continue
+        pid = match.group(1)
+        try:
+            if pid is None:
+                stale = time.time() - os.path.getmtime(tmp) > _OLD_STYLE_AGE
+            else:                      # ours but not being written (checked above), or its writer is gone
+                stale = int(pid) == os.getpid() or not _alive(int(pid))
+            if stale:
+                os.remove(tmp)
+        except OSError:
+            pass                       # gone already, or not ours to remove
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True                    # exists (another user's), or cannot tell: keep its file
+    return True
 
 
 def _fsync_directory(directory):
@@ -174,6 +234,9 @@ def load(path, map_location=None):
     try:
         loaded = np.load(path, allow_pickle=False)
     except Exception as e:
+        if "pickle" in str(e):     # NumPy's advice to load it unsafely is never the fix for a checkpoint
+            raise CheckpointError(f"checkpoint {path!r} is not a minigrad checkpoint: it is neither an .npz "
+                                  "archive nor a .npy array") from None
         raise CheckpointError(f"checkpoint {path!r} is damaged or not a checkpoint: {_describe(e)}") from e
     if not isinstance(loaded, np.lib.npyio.NpzFile):
         raise CheckpointError(f"checkpoint {path!r} is not a minigrad checkpoint: it holds a single array, "
@@ -217,4 +280,6 @@ def _read(npz, path):
 
 
 def _describe(e):
+    if "pickle" in str(e):         # never pass on NumPy's advice to load the file unsafely
+        return "it holds pickled Python objects, which a minigrad checkpoint never does"
     return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__

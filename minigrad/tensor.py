@@ -6,6 +6,13 @@ gradient points at that op's graph node (`grad_fn`, see autograd.py); that is th
 
 The arithmetic and shape methods below are thin: each calls the op of the same name in `ops/`,
 where forward and backward sit side by side.
+
+Version counter: every Tensor has a `_version` (a Version box shared with its detach() views,
+which share its memory) that each in-place method (zero_, fill_, copy_, add_, sub_, mul_, div_)
+bumps. An op that saves a tensor for backward notes its version; backward raises if it changed,
+since the saved values are no longer the ones forward saw (PyTorch's check, autograd.py).
+Writes to `.data` itself (optimizer steps, batch norm's running statistics, kernels writing
+arrays in place) are the engine's own bookkeeping below autograd and are not counted.
 """
 import numpy as np
 
@@ -28,6 +35,25 @@ def _as_array(data, dtype=None):
     return arr
 
 
+def _broadcasts_to(shape, target):
+    try:
+        return np.broadcast_shapes(shape, target) == tuple(target)
+    except ValueError:
+        return False
+
+
+class Version:
+    """How often a tensor's memory was changed in place, and by which method last (one per storage)."""
+    __slots__ = ("value", "last_op")
+
+    def __init__(self):
+        self.value, self.last_op = 0, None
+
+    def bump(self, op):
+        self.value += 1
+        self.last_op = op
+
+
 class Tensor:
     __array_priority__ = 1000          # make `ndarray * Tensor` call Tensor.__rmul__
 
@@ -36,6 +62,7 @@ class Tensor:
         self.grad = None
         self.grad_fn = None
         self.requires_grad = False
+        self._version = Version()
         if requires_grad:
             self.requires_grad_(True)
 
@@ -44,6 +71,7 @@ class Tensor:
         """Fast constructor used by ops: no conversion, no checks."""
         t = cls.__new__(cls)
         t.data, t.grad, t.grad_fn, t.requires_grad = data, None, grad_fn, requires_grad
+        t._version = Version()
         return t
 
     # ------------------------------------------------------------------ what it is
@@ -123,8 +151,10 @@ class Tensor:
         autograd.backward(self, gradient, retain_graph, create_graph)
 
     def detach(self):
-        """The same data, cut from the graph (shares memory, like PyTorch)."""
-        return Tensor._wrap(self.data)
+        """The same data, cut from the graph (shares memory and the version counter, like PyTorch)."""
+        view = Tensor._wrap(self.data)
+        view._version = self._version
+        return view
 
     def requires_grad_(self, requires_grad=True):
         if requires_grad and self.data.dtype.kind != "f":
@@ -170,6 +200,34 @@ class Tensor:
         if self.requires_grad and autograd.is_grad_enabled():
             raise RuntimeError(f"{name}: a tensor that requires grad cannot be changed in place while grad mode is "
                                "on; wrap it in `with minigrad.no_grad():`")
+        self._version.bump(name)
+
+    def _inplace_arith(self, name, other, apply):
+        """add_ / sub_ / mul_ / div_: self.data updated with `other`, which must broadcast to self's shape."""
+        other = other.data if isinstance(other, Tensor) else np.asarray(other)
+        if not _broadcasts_to(other.shape, self.shape):
+            raise RuntimeError(f"{name}: operand of shape {other.shape} does not broadcast to {self.shape}")
+        if self.dtype.kind != "f" and np.result_type(self.dtype, other) != self.dtype:
+            raise RuntimeError(f"{name}: result type {np.result_type(self.dtype, other)} cannot be stored in a "
+                               f"{self.dtype} tensor in place")
+        self._inplace(name)
+        apply(self.data, other.astype(self.dtype, copy=False))
+        return self
+
+    def add_(self, other, alpha=1):
+        other = other.data if isinstance(other, Tensor) else np.asarray(other)
+        return self._inplace_arith("add_", other * alpha if alpha != 1 else other, lambda a, b: np.add(a, b, out=a))
+
+    def sub_(self, other):
+        return self._inplace_arith("sub_", other, lambda a, b: np.subtract(a, b, out=a))
+
+    def mul_(self, other):
+        return self._inplace_arith("mul_", other, lambda a, b: np.multiply(a, b, out=a))
+
+    def div_(self, other):
+        if self.dtype.kind != "f":
+            raise RuntimeError(f"div_: true division cannot be stored in place in a {self.dtype} tensor")
+        return self._inplace_arith("div_", other, lambda a, b: np.divide(a, b, out=a))
 
     def zero_(self):
         self._inplace("zero_")
@@ -182,10 +240,10 @@ class Tensor:
         return self
 
     def copy_(self, src):
-        self._inplace("copy_")
         src = src.data if isinstance(src, Tensor) else np.asarray(src)
-        if np.broadcast_shapes(src.shape, self.shape) != self.shape:
+        if not _broadcasts_to(src.shape, self.shape):
             raise RuntimeError(f"copy_: source of shape {src.shape} does not broadcast to {self.shape}")
+        self._inplace("copy_")
         self.data[...] = src
         return self
 

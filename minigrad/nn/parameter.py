@@ -16,6 +16,8 @@ class Parameter(Tensor):
         if data is None:
             data = np.empty(0, dtype=np.float32)
         super().__init__(data.data if isinstance(data, Tensor) else data, requires_grad=requires_grad)
+        if isinstance(data, Tensor):
+            self._version = data._version                   # the same memory: one version counter
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()

@@ -169,6 +169,9 @@ def pow(a, exponent):
     if isinstance(a, Tensor) and isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
         if exponent == 1:
             return a
+        if a.dtype.kind in "iu" and isinstance(exponent, int) and exponent < 0:
+            raise ValueError(f"pow: an integer tensor (dtype {a.dtype}, shape {a.shape}) to the negative power "
+                             f"{exponent} is not an integer; convert it with .float() first")
         return PowScalar.apply(a, exponent)
     a, b, _ = _operands("pow", a, exponent)
     return Pow.apply(a, b)

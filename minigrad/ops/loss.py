@@ -72,6 +72,10 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     if p.numel() and (p.data.min() < 0 or p.data.max() > 1):
         raise ValueError(f"binary_cross_entropy: input must hold probabilities in [0, 1], got values from "
                          f"{p.data.min():.4g} to {p.data.max():.4g}; for logits use binary_cross_entropy_with_logits")
+    if t.numel() and not (t.data.min() >= 0 and t.data.max() <= 1):               # NaN fails too
+        raise ValueError(f"binary_cross_entropy: target must hold probabilities in [0, 1], got values from "
+                         f"{t.data.min():.4g} to {t.data.max():.4g} (shape {t.shape}); outside [0, 1] the loss "
+                         "can be negative")
     loss = BinaryCrossEntropy.apply(p, t)
     if weight is not None:
         loss = loss * weight

@@ -207,7 +207,7 @@ def _state_for(p, saved_state, name, index, check_shape):
 
 
 def check_nonnegative(optimizer, **values):
-    """Raise a clear ValueError for the first hyperparameter below zero."""
+    """Raise a clear ValueError for the first hyperparameter below zero, NaN or infinite."""
     for key, value in values.items():
-        if not value >= 0.0:
-            raise ValueError(f"{optimizer}: invalid {key} {value!r}: must be >= 0")
+        if not 0.0 <= value < float("inf"):
+            raise ValueError(f"{optimizer}: invalid {key} {value!r}: must be >= 0 and finite")
