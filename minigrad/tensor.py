@@ -1,26 +1,28 @@
-"""Tensor: a NumPy array, its gradient, and a link to the op that made it.
+"""Tensor: a NumPy (or, on a GPU, CuPy) array, its gradient, and a link to the op that made it.
 
 A Tensor made by the user is a *leaf*: `grad_fn` is None and, if `requires_grad`, backward()
 accumulates d(loss)/d(tensor) into `.grad`. A Tensor made by an op that saw any input requiring a
 gradient points at that op's graph node (`grad_fn`, see autograd.py); that is the whole graph.
 
 The arithmetic and shape methods below are thin: each calls the op of the same name in `ops/`,
-where forward and backward sit side by side.
+where forward and backward sit side by side. Which device the array lives on is the array's
+business (see device.py); `.to(device)` moves a tensor, differentiably.
 """
 import numpy as np
 
 from . import autograd
+from . import device as _device
 
 DEFAULT_DTYPE = np.float32
 
 
 def _as_array(data, dtype=None):
-    """NumPy array for `data`: Python floats become float32 (our default), NumPy arrays keep their dtype."""
+    """Array for `data`: Python floats become float32 (our default), NumPy and CuPy arrays keep their dtype."""
     if isinstance(data, Tensor):
         data = data.data
     if dtype is not None:
-        return np.asarray(data, dtype=np.dtype(dtype))
-    if isinstance(data, np.ndarray):
+        return _device.asarray(data, dtype=np.dtype(dtype))
+    if isinstance(data, np.ndarray) or _device.is_device_array(data):
         return data
     arr = np.asarray(data)
     if arr.dtype == np.float64 and not isinstance(data, np.generic):
@@ -31,8 +33,10 @@ def _as_array(data, dtype=None):
 class Tensor:
     __array_priority__ = 1000          # make `ndarray * Tensor` call Tensor.__rmul__
 
-    def __init__(self, data, dtype=None, requires_grad=False):
+    def __init__(self, data, dtype=None, requires_grad=False, device=None):
         self.data = _as_array(data, dtype)
+        if device is not None:
+            self.data = _device.asarray(self.data, device=device)
         self.grad = None
         self.grad_fn = None
         self.requires_grad = False
@@ -61,7 +65,8 @@ class Tensor:
 
     @property
     def device(self):
-        return "cpu"
+        """A minigrad.device.Device; compares equal to "cpu", "cuda", "cuda:0"."""
+        return _device.device_of(self.data)
 
     @property
     def is_leaf(self):
@@ -99,14 +104,18 @@ class Tensor:
     def numpy(self):
         if self.requires_grad:
             raise RuntimeError("numpy: call .detach().numpy() on a tensor that requires grad")
+        if _device.is_device_array(self.data):
+            raise TypeError(f"numpy: this tensor is on {self.device}; call .cpu() first to copy it to the host")
         return self.data
 
     def tolist(self):
-        return self.data.tolist()
+        return _device.to_host(self.data).tolist()
 
     def __repr__(self):
-        body = np.array2string(self.data, separator=", ", precision=4, prefix="tensor(")
+        body = np.array2string(_device.to_host(self.data), separator=", ", precision=4, prefix="tensor(")
         extra = "" if self.dtype == DEFAULT_DTYPE else f", dtype={self.dtype}"
+        if self.device != "cpu":
+            extra += f", device='{self.device}'"
         if self.grad_fn is not None:
             extra += f", grad_fn={self.grad_fn}"
         elif self.requires_grad:
@@ -135,14 +144,19 @@ class Tensor:
         return self
 
     # ------------------------------------------------------------------ dtype and copies
-    def to(self, dtype_or_device=None, dtype=None):
-        """Cast to a dtype (differentiable). `.to('cpu')` returns self."""
-        target = dtype if dtype is not None else dtype_or_device
-        if target is None or target == "cpu":
-            return self
-        if isinstance(target, str) and target.startswith("cuda"):
-            raise RuntimeError("to: CUDA tensors are not supported yet; this build runs on the CPU")
-        return ops.cast(self, np.dtype(target))
+    def to(self, dtype_or_device=None, dtype=None, device=None):
+        """Move to a device and/or cast to a dtype, both differentiable: .to("cuda"), .to(float64),
+        .to("cuda", float64), .to(device="cpu"). Returns self when nothing changes."""
+        if _device.is_device_spec(dtype_or_device):
+            device = dtype_or_device
+        elif dtype is None:
+            dtype = dtype_or_device
+        out = self
+        if device is not None and _device.device(device) != self.device:
+            out = ops.to_device(out, _device.device(device))
+        if dtype is not None and np.dtype(dtype) != out.dtype:
+            out = ops.cast(out, np.dtype(dtype))
+        return out
 
     def float(self):
         return self.to(np.float32)
@@ -163,7 +177,10 @@ class Tensor:
         return ops.clone(self)
 
     def cpu(self):
-        return self
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else _device.Device("cuda", _device.device(device).index))
 
     # ------------------------------------------------------------------ in-place (no graph; for init and optimizers)
     def _inplace(self, name):
@@ -183,7 +200,7 @@ class Tensor:
 
     def copy_(self, src):
         self._inplace("copy_")
-        src = src.data if isinstance(src, Tensor) else np.asarray(src)
+        src = _device.asarray(src.data if isinstance(src, Tensor) else src, device=self.device)  # copies across devices
         if np.broadcast_shapes(src.shape, self.shape) != self.shape:
             raise RuntimeError(f"copy_: source of shape {src.shape} does not broadcast to {self.shape}")
         self.data[...] = src
