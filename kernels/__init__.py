@@ -4,6 +4,10 @@ Backends: "numpy" (kernels/reference/, the readable truth), "cpp" (kernels/cpu/,
 extension) and "cuda" (kernels/cuda/). minigrad's ops call the functions below and never know
 which backend ran. This package imports nothing from minigrad.
 
+The backend follows the data: a CuPy array goes to the CUDA kernels; a NumPy array to the C++ kernels
+or the reference, as MINIGRAD_BACKEND (or set_backend) chose. Each function below looks at its first
+array argument only; the backends refuse arrays of the other kind.
+
 Conventions for every kernel:
   * arrays are C-contiguous float32 or float64 (all arguments of one call share the dtype);
   * images are NCHW; conv weights are (C_out, C_in, kh, kw) for conv2d and the *same array*
@@ -91,40 +95,49 @@ def _impl():
     return _active
 
 
-# The dispatch point: one function per kernel, forwarding to the active backend.
+def _for(a):
+    """The backend module for array `a`: the CUDA kernels for a CuPy array, else the active host backend.
+    (CuPy is looked up in sys.modules: if nothing imported it, `a` cannot be a CuPy array.)"""
+    cupy = sys.modules.get("cupy")
+    if cupy is not None and isinstance(a, cupy.ndarray):
+        return _load("cuda")
+    return _impl()[1]
+
+
+# The dispatch point: one function per kernel, forwarding to the backend of its array.
 
 def conv2d(x, weight, bias, stride, padding, dilation):
-    return _impl()[1].conv2d(x, weight, bias, stride, padding, dilation)
+    return _for(x).conv2d(x, weight, bias, stride, padding, dilation)
 
 
 def conv_transpose2d(x, weight, bias, stride, padding, output_padding, dilation):
-    return _impl()[1].conv_transpose2d(x, weight, bias, stride, padding, output_padding, dilation)
+    return _for(x).conv_transpose2d(x, weight, bias, stride, padding, output_padding, dilation)
 
 
 def conv2d_weight(x, grad_y, weight_shape, stride, padding, dilation):
-    return _impl()[1].conv2d_weight(x, grad_y, weight_shape, stride, padding, dilation)
+    return _for(x).conv2d_weight(x, grad_y, weight_shape, stride, padding, dilation)
 
 
 def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum, eps):
-    return _impl()[1].batch_norm(x, gamma, beta, running_mean, running_var, training, momentum, eps)
+    return _for(x).batch_norm(x, gamma, beta, running_mean, running_var, training, momentum, eps)
 
 
 def batch_norm_backward(grad_y, x, gamma, mean, invstd, training, needs):
-    return _impl()[1].batch_norm_backward(grad_y, x, gamma, mean, invstd, training, needs)
+    return _for(x).batch_norm_backward(grad_y, x, gamma, mean, invstd, training, needs)
 
 
 def leaky_relu(x, negative_slope):
-    return _impl()[1].leaky_relu(x, negative_slope)
+    return _for(x).leaky_relu(x, negative_slope)
 
 
 def leaky_relu_backward(grad_y, x, negative_slope):
-    return _impl()[1].leaky_relu_backward(grad_y, x, negative_slope)
+    return _for(x).leaky_relu_backward(grad_y, x, negative_slope)
 
 
 def matmul(a, b):
-    return _impl()[1].matmul(a, b)
+    return _for(a).matmul(a, b)
 
 
 def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay):
-    return _impl()[1].adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
+    return _for(param).adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
                                 weight_decay)

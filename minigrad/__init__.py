@@ -31,6 +31,9 @@ from . import autograd  # noqa: F401
 from .autograd import (no_grad, enable_grad, set_grad_enabled, is_grad_enabled,  # noqa: F401
                        set_detect_anomaly, is_anomaly_enabled, grad)
 from .tensor import Tensor  # noqa: F401
+from . import device  # noqa: F401  (the array seam: numpy or cupy)
+from .device import Device  # noqa: F401  (like torch.device: Device("cuda:0"))
+from . import cuda  # noqa: F401  (minigrad.cuda.is_available(), device_count(), synchronize())
 from . import random  # noqa: F401
 from .random import manual_seed, initial_seed, get_rng_state, set_rng_state  # noqa: F401
 from .creation import (tensor, zeros, ones, empty, full, arange, eye, randn, rand, randint,  # noqa: F401

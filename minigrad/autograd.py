@@ -16,6 +16,8 @@ import contextlib
 
 import numpy as np
 
+from . import device as _device
+
 _grad_enabled = True
 _detect_anomaly = False
 
@@ -73,6 +75,7 @@ class Function:
     def apply(cls, *args, **kwargs):
         from .tensor import Tensor
 
+        _device.same_device(cls.__name__.lower(), *(a.data for a in args if isinstance(a, Tensor)))
         ctx = Context(cls, args)
         data = cls.forward(ctx, *args, **kwargs)
         requires_grad = _grad_enabled and any(ctx.needs_input_grad)
@@ -275,7 +278,7 @@ def _prune(order, wanted):
 
 
 def _check_finite(node, g):
-    arr = g.data
+    arr = _device.to_host(g.data)                   # anomaly mode is for debugging: a copy to the host is fine
     if not np.all(np.isfinite(arr)):
         bad = "NaN" if np.isnan(arr).any() else "inf"
         raise RuntimeError(f"anomaly detected: {node.name}.backward produced {bad} in a gradient of shape {arr.shape}")
@@ -339,9 +342,9 @@ def _seed_gradient(where, tensor, gradient):
         if tensor.data.size != 1:
             raise RuntimeError(f"{where}: gradient can be implicitly created only for scalar outputs, "
                                f"but the output has shape {tensor.shape}; pass gradient=... of that shape")
-        return Tensor._wrap(np.ones_like(tensor.data))
+        return Tensor._wrap(_device.array_module(tensor.data).ones_like(tensor.data))
     if not isinstance(gradient, Tensor):
-        gradient = Tensor._wrap(np.asarray(gradient, dtype=tensor.data.dtype))
+        gradient = Tensor._wrap(_device.asarray(gradient, dtype=tensor.data.dtype, device=tensor.device))
     if gradient.shape != tensor.shape:
         raise RuntimeError(f"{where}: gradient has shape {gradient.shape} but the output has shape {tensor.shape}")
     return gradient

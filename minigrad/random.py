@@ -7,13 +7,21 @@ Like PyTorch, the generator starts from a fixed seed, so a program that never se
 reproducible.
 
 Other modules draw through `generator()` and never make their own.
+
+CUDA devices have their own generators (CuPy's RandomState, one per device, made on first use from
+the seed of the last manual_seed); randn/rand/randint/randperm with device="cuda" draw from them
+through `draw()`. They are not part of get_rng_state(). Dropout masks and nn.init draw on the host
+generator whatever the device, so a model gives the same numbers on both.
 """
 import numpy as np
+
+from . import device as _device
 
 DEFAULT_SEED = 0
 
 _generator = np.random.Generator(np.random.PCG64(DEFAULT_SEED))
 _initial_seed = DEFAULT_SEED
+_device_generators = {}      # CUDA device index -> cupy.random.RandomState
 
 
 def generator():
@@ -28,7 +36,45 @@ def manual_seed(seed):
         raise ValueError(f"manual_seed: seed must be a non-negative int, got {seed!r}")
     _generator.bit_generator.state = np.random.PCG64(int(seed)).state
     _initial_seed = int(seed)
+    for gen in _device_generators.values():            # the device generators restart from the seed too
+        gen.seed(_initial_seed)
     return _generator
+
+
+def device_generator(dev):
+    """The generator of CUDA device `dev` (a cupy.random.RandomState), seeded from initial_seed() on first use."""
+    dev = _device.device(dev)
+    gen = _device_generators.get(dev.index)
+    if gen is None:
+        cupy = _device.require_cuda(dev.index)
+        with cupy.cuda.Device(dev.index):
+            gen = _device_generators[dev.index] = cupy.random.RandomState(_initial_seed)
+    return gen
+
+
+def draw(kind, size, dtype, device=_device.CPU, low=0, high=None):
+    """Samples on `device`: kind "normal" (standard), "uniform" ([0, 1)), "integers" ([low, high)) or
+    "permutation" (of range(size)). The host generator's and CuPy's RandomState's method names differ; this
+    is the one place that knows both."""
+    dev = _device.device(device)
+    if dev.type == "cpu":
+        gen = _generator
+        if kind == "normal":
+            return gen.standard_normal(size, dtype=dtype)
+        if kind == "uniform":
+            return gen.random(size, dtype=dtype)
+        if kind == "integers":
+            return gen.integers(low, high, size).astype(dtype)
+        return gen.permutation(size).astype(dtype)
+    gen = device_generator(dev)
+    with _device.module_for(dev).cuda.Device(dev.index):
+        if kind == "normal":
+            return gen.standard_normal(size, dtype=dtype)
+        if kind == "uniform":
+            return gen.random_sample(size, dtype=dtype)
+        if kind == "integers":
+            return gen.randint(low, high, size).astype(dtype)
+        return gen.permutation(size).astype(dtype)
 
 
 def initial_seed():

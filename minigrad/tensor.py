@@ -1,11 +1,12 @@
-"""Tensor: a NumPy array, its gradient, and a link to the op that made it.
+"""Tensor: a NumPy (or, on a GPU, CuPy) array, its gradient, and a link to the op that made it.
 
 A Tensor made by the user is a *leaf*: `grad_fn` is None and, if `requires_grad`, backward()
 accumulates d(loss)/d(tensor) into `.grad`. A Tensor made by an op that saw any input requiring a
 gradient points at that op's graph node (`grad_fn`, see autograd.py); that is the whole graph.
 
 The arithmetic and shape methods below are thin: each calls the op of the same name in `ops/`,
-where forward and backward sit side by side.
+where forward and backward sit side by side. Which device the array lives on is the array's
+business (see device.py); `.to(device)` moves a tensor, differentiably.
 
 Version counter: every Tensor has a `_version` (a Version box shared with its detach() views,
 which share its memory) that each in-place method (zero_, fill_, copy_, add_, sub_, mul_, div_)
@@ -14,20 +15,23 @@ since the saved values are no longer the ones forward saw (PyTorch's check, auto
 Writes to `.data` itself (optimizer steps, batch norm's running statistics, kernels writing
 arrays in place) are the engine's own bookkeeping below autograd and are not counted.
 """
+import operator
+
 import numpy as np
 
 from . import autograd
+from . import device as _device
 
 DEFAULT_DTYPE = np.float32
 
 
 def _as_array(data, dtype=None):
-    """NumPy array for `data`: Python floats become float32 (our default), NumPy arrays keep their dtype."""
+    """Array for `data`: Python floats become float32 (our default), NumPy and CuPy arrays keep their dtype."""
     if isinstance(data, Tensor):
         data = data.data
     if dtype is not None:
-        return np.asarray(data, dtype=np.dtype(dtype))
-    if isinstance(data, np.ndarray):
+        return _device.asarray(data, dtype=np.dtype(dtype))
+    if isinstance(data, np.ndarray) or _device.is_device_array(data):
         return data
     arr = np.asarray(data)
     if arr.dtype == np.float64 and not isinstance(data, np.generic):
@@ -57,8 +61,10 @@ class Version:
 class Tensor:
     __array_priority__ = 1000          # make `ndarray * Tensor` call Tensor.__rmul__
 
-    def __init__(self, data, dtype=None, requires_grad=False):
+    def __init__(self, data, dtype=None, requires_grad=False, device=None):
         self.data = _as_array(data, dtype)
+        if device is not None:
+            self.data = _device.asarray(self.data, device=device)
         self.grad = None
         self.grad_fn = None
         self.requires_grad = False
@@ -89,7 +95,8 @@ class Tensor:
 
     @property
     def device(self):
-        return "cpu"
+        """A minigrad.device.Device; compares equal to "cpu", "cuda", "cuda:0"."""
+        return _device.device_of(self.data)
 
     @property
     def is_leaf(self):
@@ -127,14 +134,18 @@ class Tensor:
     def numpy(self):
         if self.requires_grad:
             raise RuntimeError("numpy: call .detach().numpy() on a tensor that requires grad")
+        if _device.is_device_array(self.data):
+            raise TypeError(f"numpy: this tensor is on {self.device}; call .cpu() first to copy it to the host")
         return self.data
 
     def tolist(self):
-        return self.data.tolist()
+        return _device.to_host(self.data).tolist()
 
     def __repr__(self):
-        body = np.array2string(self.data, separator=", ", precision=4, prefix="tensor(")
+        body = np.array2string(_device.to_host(self.data), separator=", ", precision=4, prefix="tensor(")
         extra = "" if self.dtype == DEFAULT_DTYPE else f", dtype={self.dtype}"
+        if self.device != "cpu":
+            extra += f", device='{self.device}'"
         if self.grad_fn is not None:
             extra += f", grad_fn={self.grad_fn}"
         elif self.requires_grad:
@@ -165,14 +176,19 @@ class Tensor:
         return self
 
     # ------------------------------------------------------------------ dtype and copies
-    def to(self, dtype_or_device=None, dtype=None):
-        """Cast to a dtype (differentiable). `.to('cpu')` returns self."""
-        target = dtype if dtype is not None else dtype_or_device
-        if target is None or target == "cpu":
-            return self
-        if isinstance(target, str) and target.startswith("cuda"):
-            raise RuntimeError("to: CUDA tensors are not supported yet; this build runs on the CPU")
-        return ops.cast(self, np.dtype(target))
+    def to(self, dtype_or_device=None, dtype=None, device=None):
+        """Move to a device and/or cast to a dtype, both differentiable: .to("cuda"), .to(float64),
+        .to("cuda", float64), .to(device="cpu"). Returns self when nothing changes."""
+        if _device.is_device_spec(dtype_or_device):
+            device = dtype_or_device
+        elif dtype is None:
+            dtype = dtype_or_device
+        out = self
+        if device is not None and _device.device(device) != self.device:
+            out = ops.to_device(out, _device.device(device))
+        if dtype is not None and np.dtype(dtype) != out.dtype:
+            out = ops.cast(out, np.dtype(dtype))
+        return out
 
     def float(self):
         return self.to(np.float32)
@@ -193,7 +209,10 @@ class Tensor:
         return ops.clone(self)
 
     def cpu(self):
-        return self
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else _device.Device("cuda", _device.device(device).index))
 
     # ------------------------------------------------------------------ in-place (no graph; for init and optimizers)
     def _inplace(self, name):
@@ -204,30 +223,30 @@ class Tensor:
 
     def _inplace_arith(self, name, other, apply):
         """add_ / sub_ / mul_ / div_: self.data updated with `other`, which must broadcast to self's shape."""
-        other = other.data if isinstance(other, Tensor) else np.asarray(other)
+        other = _device.asarray(other.data if isinstance(other, Tensor) else other, device=self.device)
         if not _broadcasts_to(other.shape, self.shape):
             raise RuntimeError(f"{name}: operand of shape {other.shape} does not broadcast to {self.shape}")
-        if self.dtype.kind != "f" and np.result_type(self.dtype, other) != self.dtype:
-            raise RuntimeError(f"{name}: result type {np.result_type(self.dtype, other)} cannot be stored in a "
+        if self.dtype.kind != "f" and np.result_type(self.dtype, other.dtype) != self.dtype:
+            raise RuntimeError(f"{name}: result type {np.result_type(self.dtype, other.dtype)} cannot be stored in a "
                                f"{self.dtype} tensor in place")
         self._inplace(name)
         apply(self.data, other.astype(self.dtype, copy=False))
         return self
 
     def add_(self, other, alpha=1):
-        other = other.data if isinstance(other, Tensor) else np.asarray(other)
-        return self._inplace_arith("add_", other * alpha if alpha != 1 else other, lambda a, b: np.add(a, b, out=a))
+        other = _device.asarray(other.data if isinstance(other, Tensor) else other, device=self.device)
+        return self._inplace_arith("add_", other * alpha if alpha != 1 else other, operator.iadd)
 
     def sub_(self, other):
-        return self._inplace_arith("sub_", other, lambda a, b: np.subtract(a, b, out=a))
+        return self._inplace_arith("sub_", other, operator.isub)
 
     def mul_(self, other):
-        return self._inplace_arith("mul_", other, lambda a, b: np.multiply(a, b, out=a))
+        return self._inplace_arith("mul_", other, operator.imul)
 
     def div_(self, other):
         if self.dtype.kind != "f":
             raise RuntimeError(f"div_: true division cannot be stored in place in a {self.dtype} tensor")
-        return self._inplace_arith("div_", other, lambda a, b: np.divide(a, b, out=a))
+        return self._inplace_arith("div_", other, operator.itruediv)
 
     def zero_(self):
         self._inplace("zero_")
@@ -240,7 +259,7 @@ class Tensor:
         return self
 
     def copy_(self, src):
-        src = src.data if isinstance(src, Tensor) else np.asarray(src)
+        src = _device.asarray(src.data if isinstance(src, Tensor) else src, device=self.device)  # copies across devices
         if not _broadcasts_to(src.shape, self.shape):
             raise RuntimeError(f"copy_: source of shape {src.shape} does not broadcast to {self.shape}")
         self._inplace("copy_")

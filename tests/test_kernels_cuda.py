@@ -12,7 +12,6 @@ Three layers, so that most of it runs without a GPU:
 Every output and scratch buffer is poisoned with NaN before each run, so an element no thread writes
 shows. Tolerances are relative to the output's norm: 1e-5 for float32, 1e-12 for float64.
 """
-import ctypes
 import os
 import shutil
 import subprocess
@@ -24,6 +23,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import kernels.cuda as cuda
+from cuda_emulation import CXX, build
 from kernel_cases import DTYPES, TOL, assert_close, conv_cases, randn  # noqa: F401
 from kernels import reference as ref
 
@@ -31,7 +31,6 @@ NVCC = shutil.which("nvcc") or next((p for p in ["/usr/local/cuda/bin/nvcc"] if 
 # The backend fixture is safe to share between examples: every allocation is poisoned afresh.
 FIXTURE_OK = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                              HealthCheck.data_too_large])
-CXX = shutil.which(os.environ.get("CXX", "g++")) or shutil.which("c++")
 
 
 # ---- layer 1: nvcc compiles every source
@@ -55,132 +54,15 @@ def test_cuda_sources_include_nothing_since_nvrtc_has_no_standard_headers(source
         assert not [line for line in f if line.lstrip().startswith("#include")]
 
 
-# ---- layer 2: the CUDA execution model, emulated on the CPU
-
-SHIM = r"""
-#include <math.h>
-#include <condition_variable>
-#include <functional>
-#include <map>
-#include <mutex>
-#include <string>
-#include <thread>
-#include <type_traits>
-#include <utility>
-#include <vector>
-
-struct Dim3 { unsigned x = 0, y = 0, z = 0; };
-static thread_local Dim3 threadIdx, blockIdx;
-static Dim3 blockDim, gridDim;
-
-struct Barrier {                          // __syncthreads: wait until all of the block's threads arrive
-    std::mutex m;
-    std::condition_variable cv;
-    unsigned n = 0, waiting = 0, generation = 0;
-    void wait() {
-        std::unique_lock<std::mutex> lock(m);
-        unsigned gen = generation;
-        if (++waiting == n) { waiting = 0; ++generation; cv.notify_all(); }
-        else cv.wait(lock, [&] { return gen != generation; });
-    }
-};
-static Barrier block_barrier;
-static void __syncthreads() { block_barrier.wait(); }
-
-#define __global__
-#define __device__
-#define __host__
-#define __shared__ static                 // one copy, shared by the threads of the (single) running block
-#include KERNEL_SOURCE
-
-template <typename... A, std::size_t... I>
-static void call(void (*kernel)(A...), void** args, std::index_sequence<I...>) {
-    kernel(*static_cast<typename std::remove_reference<A>::type*>(args[I])...);
-}
-
-// blockDim.x threads; each runs the kernel for block 0, 1, ..., grid - 1, with a barrier between blocks.
-template <typename... A>
-static void launch(void (*kernel)(A...), unsigned grid, unsigned block, void** args) {
-    gridDim.x = grid; blockDim.x = block; gridDim.y = gridDim.z = blockDim.y = blockDim.z = 1;
-    block_barrier.n = block;
-    std::vector<std::thread> threads;
-    for (unsigned t = 0; t < block; ++t)
-        threads.emplace_back([=] {
-            threadIdx.x = t;
-            for (unsigned b = 0; b < grid; ++b) {
-                blockIdx.x = b;
-                call(kernel, args, std::index_sequence_for<A...>{});
-                __syncthreads();
-            }
-        });
-    for (auto& thread : threads) thread.join();
-}
-
-static std::map<std::string, std::function<void(unsigned, unsigned, void**)>> registry;
-#define REGISTER(name) \
-    registry[#name "<float>"] = [](unsigned g, unsigned b, void** a) { launch(&name<float>, g, b, a); }; \
-    registry[#name "<double>"] = [](unsigned g, unsigned b, void** a) { launch(&name<double>, g, b, a); };
-
-extern "C" int emulate(const char* name, unsigned grid, unsigned block, void** args) {
-    if (registry.empty()) { REGISTRATIONS }
-    auto it = registry.find(name);
-    if (it == registry.end()) return 1;
-    it->second(grid, block, args);
-    return 0;
-}
-"""
-
-
-class EmulatedKernel:
-    """A kernel called like cupy.RawKernel: kernel(grid, block, args), args CuPy-style (arrays, NumPy scalars)."""
-
-    def __init__(self, lib, name):
-        self.lib, self.name = lib, name
-
-    def __call__(self, grid, block, args):
-        assert len(grid) == 1 and len(block) == 1 and 1 <= block[0] <= 1024 and grid[0] >= 1
-        keep, pointers = [], (ctypes.c_void_p * len(args))()
-        for i, a in enumerate(args):
-            if isinstance(a, np.ndarray):                     # CuPy passes an array as its data pointer
-                assert a.flags.c_contiguous, f"{self.name}: argument {i} is not C-contiguous"
-                value = ctypes.c_void_p(a.ctypes.data)
-                keep.append(value)
-                pointers[i] = ctypes.addressof(value)
-            elif isinstance(a, np.generic):                   # and a NumPy scalar as its bytes
-                value = np.array(a)
-                keep.append(value)
-                pointers[i] = value.ctypes.data
-            else:
-                raise TypeError(f"{self.name}: argument {i} is a {type(a).__name__}; pass arrays or NumPy scalars")
-        assert self.lib.emulate(self.name.encode(), grid[0], block[0], pointers) == 0, f"no kernel {self.name}"
-
-
-class EmulatedModule:
-    def __init__(self, lib, source):
-        self.lib, self.source = lib, source
-
-    def get_function(self, name):
-        assert name.split("<")[0] in cuda.KERNELS[self.source], f"{name} is not in {self.source}"
-        return EmulatedKernel(self.lib, name)
-
+# ---- layer 2: the CUDA execution model, emulated on the CPU (tests/cuda_emulation.py)
 
 @pytest.fixture(scope="module")
 def emulated_modules(tmp_path_factory):
     if CXX is None:
         pytest.skip("no C++ compiler to emulate the CUDA kernels with")
-    out, modules = tmp_path_factory.mktemp("cuda_emulated"), {}
-    for source, names in cuda.KERNELS.items():
-        stem = source.split(".")[0]
-        (out / f"{stem}.cpp").write_text(SHIM.replace("REGISTRATIONS", " ".join(f"REGISTER({n})" for n in names)))
-        run = subprocess.run([CXX, "-std=c++17", "-O1", "-shared", "-fPIC", "-pthread", "-w",
-                              f'-DKERNEL_SOURCE="{os.path.join(cuda.SOURCE_DIR, source)}"',
-                              str(out / f"{stem}.cpp"), "-o", str(out / f"{stem}.so")],
-                             capture_output=True, text=True)
-        assert run.returncode == 0, f"{source} does not compile as host C++ under the shim:\n{run.stderr}"
-        lib = ctypes.CDLL(str(out / f"{stem}.so"))
-        lib.emulate.argtypes = [ctypes.c_char_p, ctypes.c_uint, ctypes.c_uint, ctypes.POINTER(ctypes.c_void_p)]
-        modules[source] = EmulatedModule(lib, source)
-    return modules
+    out = tmp_path_factory.mktemp("cuda_emulated")
+    return {source: build(os.path.join(cuda.SOURCE_DIR, source), names, str(out))
+            for source, names in cuda.KERNELS.items()}
 
 
 def _gpu():

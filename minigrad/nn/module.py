@@ -15,6 +15,7 @@ import itertools
 
 import numpy as np
 
+from .. import device as _device
 from ..autograd import no_grad
 from ..tensor import Tensor
 from .parameter import Parameter
@@ -205,7 +206,7 @@ class Module:
             if set_to_none:
                 p.grad = None
             elif p.grad is not None:
-                p.grad = Tensor._wrap(np.zeros_like(p.grad.data))
+                p.grad = Tensor._wrap(_device.array_module(p.grad.data).zeros_like(p.grad.data))
 
     def requires_grad_(self, requires_grad=True):
         for p in self.parameters():
@@ -219,18 +220,25 @@ class Module:
         fn(self)
         return self
 
-    def to(self, target=None, dtype=None):
-        """Cast floating parameters and buffers in place: .to(minigrad.float64), .to('cpu'), .to('cpu', float32)."""
-        target = dtype if dtype is not None else target
-        if target is None or (isinstance(target, str) and target == "cpu"):
-            return self
-        if isinstance(target, str) and target.startswith("cuda"):
-            raise RuntimeError("to: CUDA is not supported yet; this build runs on the CPU")
-        dtype = np.dtype(target)
-        if dtype not in (np.float32, np.float64):
-            raise TypeError(f"to: only float32 and float64 are supported, got {dtype}")
+    def to(self, target=None, dtype=None, device=None):
+        """Move parameters and buffers to a device and/or cast the floating ones, in place (the Parameter
+        objects stay the same, so an optimizer made earlier still holds them; its state moves with
+        optimizer.to or is made on the new device): .to("cuda"), .to(minigrad.float64), .to("cuda", float32)."""
+        if _device.is_device_spec(target):
+            device = target
+        elif dtype is None:
+            dtype = target
+        if dtype is not None:
+            dtype = np.dtype(dtype)
+            if dtype not in (np.float32, np.float64):
+                raise TypeError(f"to: only float32 and float64 are supported, got {dtype}")
+        where = None if device is None else _device.device(device)
         for t in itertools.chain(self.parameters(), self.buffers()):
-            if t.dtype.kind == "f":
+            if where is not None:
+                t.data = _device.asarray(t.data, device=where)
+                if t.grad is not None:
+                    t.grad = Tensor._wrap(_device.asarray(t.grad.data, device=where))
+            if dtype is not None and t.dtype.kind == "f":
                 t.data = t.data.astype(dtype)
                 if t.grad is not None:
                     t.grad = Tensor._wrap(t.grad.data.astype(dtype))
@@ -243,7 +251,10 @@ class Module:
         return self.to(np.float64)
 
     def cpu(self):
-        return self
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else _device.Device("cuda", _device.device(device).index))
 
     # ------------------------------------------------------------------ state_dict
     def state_dict(self, prefix=""):
@@ -280,6 +291,7 @@ class Module:
                 continue
             value = state_dict[key]
             value = value.data if isinstance(value, Tensor) else np.asarray(value)
+            value = _device.asarray(value, device=target.device)      # a checkpoint's host arrays onto our device
             if value.shape != target.shape:
                 errors.append(f"size mismatch for {key}: copying a param with shape {value.shape} from checkpoint, "
                               f"the shape in current model is {target.shape}")

@@ -1,15 +1,19 @@
 """Helpers every op uses: turn scalars into tensors, check dtypes and shapes, undo broadcasting."""
 import numpy as np
 
+from .. import device as _device
 from ..tensor import Tensor
 
 
 def as_tensor(x, like=None):
-    """Tensor for `x`; a Python number takes the dtype of `like` (so `x * 2` stays float32)."""
+    """Tensor for `x`; a Python number takes the dtype and the device of `like` (so `x * 2` stays float32
+    and on the GPU)."""
     if isinstance(x, Tensor):
         return x
-    if like is not None and isinstance(x, (int, float, bool, np.number)) and like.dtype.kind == "f":
-        return Tensor._wrap(np.asarray(x, dtype=like.dtype))
+    if like is not None and isinstance(x, (int, float, bool, np.number)):
+        if like.dtype.kind == "f":
+            return Tensor._wrap(_device.asarray(x, dtype=like.dtype, device=like.device))
+        return Tensor(x, device=like.device)
     return Tensor(x)
 
 

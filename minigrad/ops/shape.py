@@ -5,6 +5,7 @@ and with indexing (squeeze/unsqueeze/flatten are reshapes, split is slicing, sta
 """
 import numpy as np
 
+from .. import device as _device
 from ..autograd import Function
 from ..tensor import Tensor
 from .common import as_tensor, normalize_dim, normalize_dims, unbroadcast
@@ -273,6 +274,18 @@ class Cast(Function):
         return cast(grad, ctx.dtype), None
 
 
+class ToDevice(Function):
+    @staticmethod
+    def forward(ctx, a, device):
+        ctx.device = a.device
+        return _device.asarray(a.data, device=device)
+
+    # d to_device(a)/da = 1: the gradient goes back to the input's device
+    @staticmethod
+    def backward(ctx, grad):
+        return to_device(grad, ctx.device), None
+
+
 class Clone(Function):
     @staticmethod
     def forward(ctx, a):
@@ -282,6 +295,16 @@ class Clone(Function):
     @staticmethod
     def backward(ctx, grad):
         return grad
+
+
+def to_device(a, device):
+    """`a` copied to `device` (a minigrad Device); differentiable, the gradient is copied back."""
+    a = as_tensor(a)
+    if a.device == device:
+        return a
+    if a.dtype.kind != "f":
+        return Tensor._wrap(_device.asarray(a.data, device=device))
+    return ToDevice.apply(a, device)
 
 
 def cast(a, dtype):

@@ -16,6 +16,7 @@ import numpy as np
 
 import kernels
 
+from ..device import array_module
 from .optimizer import Optimizer, check_nonnegative
 
 
@@ -36,10 +37,11 @@ class Adam(Optimizer):
                 state = self.state.setdefault(p, {})
                 if not state:
                     state["step"] = 0
-                    state["exp_avg"] = np.zeros_like(p.data)
-                    state["exp_avg_sq"] = np.zeros_like(p.data)
+                    xp = array_module(p.data)                  # the state lives on the parameter's device
+                    state["exp_avg"] = xp.zeros_like(p.data)
+                    state["exp_avg_sq"] = xp.zeros_like(p.data)
                     if group["amsgrad"]:
-                        state["max_exp_avg_sq"] = np.zeros_like(p.data)
+                        state["max_exp_avg_sq"] = xp.zeros_like(p.data)
                 state["step"] += 1
                 kernels.adam_step(p.data, g, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
                                   state["step"], lr, beta1, beta2, eps, weight_decay)

@@ -18,6 +18,7 @@ This follows PyTorch's LBFGS (same stopping rules, same state names), written ov
 """
 import numpy as np
 
+from ..device import array_module
 from .line_search import strong_wolfe
 from .optimizer import Optimizer, check_nonnegative
 
@@ -50,9 +51,10 @@ class LBFGS(Optimizer):
     # ------------------------------------------------------------------ the flat view of all parameters
     def _flat_grad(self):
         """Every parameter's gradient, flattened and concatenated (zeros where a gradient is None)."""
-        parts = [np.zeros(p.data.size, p.data.dtype) if p.grad is None else p.grad.data.reshape(-1)
+        xp = array_module(self._params[0].data)
+        parts = [xp.zeros(p.data.size, p.data.dtype) if p.grad is None else p.grad.data.reshape(-1)
                  for p in self._params]
-        return np.concatenate(parts)
+        return xp.concatenate(parts)
 
     def _add_to_params(self, step_size, direction):
         """x += step_size * direction, slice by slice, in place on each parameter."""
@@ -135,7 +137,7 @@ class LBFGS(Optimizer):
 
             ls_func_evals = 0
             if group["line_search_fn"] == "strong_wolfe":
-                x_init = np.concatenate([p.data.reshape(-1) for p in self._params])
+                x_init = array_module(self._params[0].data).concatenate([p.data.reshape(-1) for p in self._params])
 
                 def along(x, step, direction):
                     return self._evaluate_along(closure, x, step, direction)

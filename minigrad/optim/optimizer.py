@@ -13,6 +13,7 @@ checkpoint can be loaded into a fresh optimizer built over a fresh model with th
 import numpy as np
 
 from ..autograd import enable_grad
+from ..device import array_module, asarray, is_device_array
 from ..tensor import Tensor
 
 
@@ -105,7 +106,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 else:
-                    p.grad = Tensor._wrap(np.zeros_like(p.grad.data))
+                    p.grad = Tensor._wrap(array_module(p.grad.data).zeros_like(p.grad.data))
 
     def step(self, closure=None):
         raise NotImplementedError
@@ -181,7 +182,7 @@ class Optimizer:
 
 
 def _copy_state(value):
-    if isinstance(value, np.ndarray):
+    if isinstance(value, np.ndarray) or is_device_array(value):
         return value.copy()
     if isinstance(value, dict):
         return {k: _copy_state(v) for k, v in value.items()}
@@ -196,10 +197,11 @@ def _state_for(p, saved_state, name, index, check_shape):
     for key, value in saved_state.items():
         if isinstance(value, Tensor):
             value = value.data
-        if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        if (isinstance(value, np.ndarray) or is_device_array(value)) and value.dtype.kind == "f":
             if check_shape and value.shape != p.data.shape:
                 raise ValueError(f"{name}.load_state_dict: state {key!r} of parameter {index} has shape "
                                  f"{value.shape} but the parameter has shape {p.data.shape}")
+            value = asarray(value, device=p.device)        # onto the parameter's device (a checkpoint's are on the host)
             state[key] = value.astype(p.data.dtype)       # astype copies
         else:
             state[key] = _copy_state(value)

@@ -13,6 +13,7 @@ import numpy as np
 
 from kernels.reference.adam import lerp_       # torch's lerp rounding, shared with Adam's reference kernel
 
+from ..device import array_module
 from .optimizer import Optimizer, check_nonnegative
 
 
@@ -33,11 +34,11 @@ class RMSprop(Optimizer):
                 state = self.state.setdefault(p, {})
                 if not state:
                     state["step"] = 0
-                    state["square_avg"] = np.zeros_like(p.data)
+                    state["square_avg"] = array_module(p.data).zeros_like(p.data)
                     if momentum > 0:
-                        state["momentum_buffer"] = np.zeros_like(p.data)
+                        state["momentum_buffer"] = array_module(p.data).zeros_like(p.data)
                     if group["centered"]:
-                        state["grad_avg"] = np.zeros_like(p.data)
+                        state["grad_avg"] = array_module(p.data).zeros_like(p.data)
                 state["step"] += 1
                 square_avg = state["square_avg"]
 

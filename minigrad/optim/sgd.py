@@ -10,6 +10,7 @@ For each parameter p with gradient g (PyTorch's formulation, same order of opera
 """
 import numpy as np
 
+from ..device import array_module
 from .optimizer import Optimizer, check_nonnegative
 
 
@@ -36,7 +37,7 @@ class SGD(Optimizer):
                     state = self.state.setdefault(p, {})
                     buf = state.get("momentum_buffer")
                     if buf is None:
-                        buf = state["momentum_buffer"] = np.array(g)      # a copy (an array even for 0-d)
+                        buf = state["momentum_buffer"] = array_module(g).array(g)   # a copy (an array even for 0-d)
                     else:
                         buf *= momentum
                         buf += (1 - dampening) * g
