@@ -4,7 +4,8 @@ import importlib
 
 import pytest
 
-ENTRY_POINTS = ["gans.bench", "gans.compare", "gans.cyclegan_bench", "gans.evaluate", "gans.export", "gans.sample",
+ENTRY_POINTS = ["gans.bench", "gans.compare", "gans.cyclegan_bench", "gans.evaluate", "gans.export", "gans.twin_bench",
+                "gans.sample",
                 "gans.style_bench", "gans.style_transfer", "gans.train_cgan", "gans.train_classifier",
                 "gans.train_cyclegan", "gans.train_dcgan", "gans.train_gan", "gans.translate",
                 "kernels.bench", "minigrad.bench"]

@@ -300,3 +300,17 @@ def test_pytorch_file_loads_strictly_into_minigrad_and_draws_the_same_images(tmp
         from gans import images
         expected = images.to_uint8(torch_out(torch, theirs, z), (-1.0, 1.0)).astype(int)
         assert np.abs(np.load(npy).astype(int) - expected).max() <= 1      # float rounding may move a pixel by one
+
+
+# ----------------------------------------------------------------------------- the main job's step in both frameworks
+
+def test_twin_bench_trains_in_lockstep_from_the_same_weights_without_dropout(tiny_data, capsys):
+    pytest.importorskip("torch")
+    from gans import twin_bench
+    ours, theirs = twin_bench.main(["--steps", "3", "--batch-size", "4", "--no-dropout", "--eval-n", "0",
+                                      "--data", tiny_data, "--threads", "1"])
+    assert ours.shape == theirs.shape == (3, 2)
+    np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-5)          # same weights, data and noise
+    np.testing.assert_allclose(ours, theirs, rtol=1e-3)                 # rounding grows a little with each update
+    assert not np.allclose(ours[0], ours[2])                              # and the networks did train
+    assert "dropout off" in capsys.readouterr().out
