@@ -254,7 +254,8 @@ def _run(args, build, load_batches):
             inputs = (minigrad.tensor(real), minigrad.tensor(labels)) if gan.conditional or gan.two_domains \
                 else (minigrad.tensor(real),)
             start = time.perf_counter()
-            metrics = gan.train_step(*inputs)
+            with np.errstate(all="ignore"):         # the loop checks the losses itself (below); NumPy's
+                metrics = gan.train_step(*inputs)   # overflow warnings would only be noise before that line
             elapsed = time.perf_counter() - start
             step += 1
             rate = args.batch_size / elapsed

@@ -6,6 +6,8 @@ import subprocess
 import sys
 import time
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -38,9 +40,11 @@ def all_finite(state):
 
 def test_divergence_stops_the_run_names_the_step_and_keeps_the_good_checkpoint(data_dir, tmp_path, capsys):
     out = tmp_path / "run"
-    with pytest.raises(SystemExit) as stop:
+    with pytest.raises(SystemExit) as stop, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         train_dcgan.main(flags(data_dir, out, "--lr", "1e20", "--steps", "40", "--checkpoint-every", "1"))
     assert stop.value.code == 3
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]   # the error line says it all
     err = capsys.readouterr().err
     line = [x for x in err.splitlines() if x.startswith("error:")]
     assert len(line) == 1 and "step 2: loss_d nan" in line[0] and "training diverged" in line[0], err
