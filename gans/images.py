@@ -13,7 +13,8 @@ def to_uint8(images, value_range=(-1.0, 1.0)):
     if images.ndim == 4:
         images = images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
     low, high = value_range
-    return np.clip(np.rint((images - low) / (high - low) * 255.0), 0, 255).astype(np.uint8)
+    pixels = np.clip(np.rint((images - low) / (high - low) * 255.0), 0, 255)
+    return np.nan_to_num(pixels, nan=0.0).astype(np.uint8)      # a NaN pixel (--nan-policy warn) is black
 
 
 def grid(images, nrow=8, padding=2, value_range=(-1.0, 1.0)):
