@@ -223,15 +223,24 @@ def _run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None
         narrowed = [(node, node.needs_input_grad) for node, _ in kept]
         for node, needs in kept:
             node.needs_input_grad = tuple(a and b for a, b in zip(node.needs_input_grad, needs))
+    reached = {}                    # id -> leaf whose .grad backward() accumulated into, in walk order
     try:
-        _walk(order, grads, wanted, leads, retain_graph, create_graph)
+        _walk(order, grads, wanted, leads, retain_graph, create_graph, reached)
     finally:
         for node, needs in narrowed:
             node.needs_input_grad = needs
+    _run_post_accumulate_grad_hooks(reached.values())
     return grads
 
 
-def _walk(order, grads, wanted, leads, retain_graph, create_graph):
+def _run_post_accumulate_grad_hooks(leaves):
+    """Each leaf's .grad is final once the walk is over: now its hooks may read it (Tensor.register_...)."""
+    for leaf in leaves:
+        for hook in list(getattr(leaf, "_post_accumulate_grad_hooks", {}).values()):
+            hook(leaf)
+
+
+def _walk(order, grads, wanted, leads, retain_graph, create_graph, reached):
     from .tensor import Tensor
 
     with set_grad_enabled(create_graph):
@@ -256,6 +265,7 @@ def _walk(order, grads, wanted, leads, retain_graph, create_graph):
                     # A leaf reached by backward(): accumulate into .grad (a copy, never an alias).
                     g = g if create_graph else Tensor._wrap(g.data.copy())
                     parent.grad = g if parent.grad is None else parent.grad + g
+                    reached[id(parent)] = parent
                 elif wanted is None or id(parent) in wanted or id(parent) in leads:
                     _accumulate(grads, parent, g)
 
@@ -297,6 +307,7 @@ def backward(tensor, gradient=None, retain_graph=False, create_graph=False):
     if tensor.grad_fn is None:                    # a leaf: d tensor/d tensor is the identity
         g = gradient if create_graph else Tensor._wrap(gradient.data.copy())
         tensor.grad = g if tensor.grad is None else tensor.grad + g
+        _run_post_accumulate_grad_hooks([tensor])
         return
     _run_backward([tensor], [gradient], retain_graph or create_graph, create_graph)
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from . import autograd
 from . import device as _device
+from .hooks import RemovableHandle
 
 DEFAULT_DTYPE = np.float32
 
@@ -160,6 +161,18 @@ class Tensor:
         retain_graph=True; with create_graph=True the gradients themselves carry a graph.
         """
         autograd.backward(self, gradient, retain_graph, create_graph)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call hook(self) after a backward() has accumulated this leaf's gradient into .grad (as torch's
+        hook of that name; here every such hook runs when the walk is over). Returns a RemovableHandle.
+        DistributedDataParallel uses it to learn which gradients are ready to be all-reduced."""
+        if not self.is_leaf:
+            raise RuntimeError("register_post_accumulate_grad_hook: only a leaf tensor has an accumulated .grad")
+        if not hasattr(self, "_post_accumulate_grad_hooks"):
+            self._post_accumulate_grad_hooks = {}
+        handle = RemovableHandle(self._post_accumulate_grad_hooks)
+        self._post_accumulate_grad_hooks[handle.id] = hook
+        return handle
 
     def detach(self):
         """The same data, cut from the graph (shares memory and the version counter, like PyTorch)."""

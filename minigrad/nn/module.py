@@ -17,22 +17,12 @@ import numpy as np
 
 from .. import device as _device
 from ..autograd import no_grad
+from ..hooks import RemovableHandle
 from ..tensor import Tensor
 from .parameter import Parameter
 
 # What load_state_dict(strict=False) returns, like torch's _IncompatibleKeys.
 IncompatibleKeys = collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
-
-
-class RemovableHandle:
-    """Returned by register_forward_pre_hook; handle.remove() unregisters the hook."""
-    _next_id = itertools.count()
-
-    def __init__(self, hooks):
-        self.hooks, self.id = hooks, next(RemovableHandle._next_id)
-
-    def remove(self):
-        self.hooks.pop(self.id, None)
 
 
 class Module:

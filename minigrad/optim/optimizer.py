@@ -10,11 +10,23 @@ graph, in the dtype of the parameter: an optimizer step is bookkeeping, not part
 state_dict() names each parameter by its position across all groups (0, 1, 2, ...), so a
 checkpoint can be loaded into a fresh optimizer built over a fresh model with the same layout.
 """
+import functools
+
 import numpy as np
 
 from ..autograd import enable_grad
 from ..device import array_module, asarray, is_device_array
+from ..hooks import RemovableHandle
 from ..tensor import Tensor
+
+
+def _runs_step_pre_hooks(step):
+    @functools.wraps(step)
+    def step_with_hooks(self, *args, **kwargs):
+        for hook in list(self.__dict__.get("_step_pre_hooks", {}).values()):
+            hook(self, args, kwargs)
+        return step(self, *args, **kwargs)
+    return step_with_hooks
 
 
 class _Required:
@@ -29,6 +41,21 @@ required = _Required()
 
 class Optimizer:
     _state_has_param_shape = True          # every state array has its parameter's shape (not so for LBFGS)
+
+    def __init_subclass__(cls, **kwargs):
+        """Every subclass's step() first runs the hooks of register_step_pre_hook."""
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__:
+            cls.step = _runs_step_pre_hooks(cls.__dict__["step"])
+
+    def register_step_pre_hook(self, hook):
+        """Call hook(optimizer, args, kwargs) before each step() (torch's name and signature); returns a
+        RemovableHandle. minigrad.distributed averages the gradients over the ranks this way."""
+        if "_step_pre_hooks" not in self.__dict__:
+            self._step_pre_hooks = {}
+        handle = RemovableHandle(self._step_pre_hooks)
+        self._step_pre_hooks[handle.id] = hook
+        return handle
 
     def __init__(self, params, defaults):
         self.defaults = dict(defaults)
