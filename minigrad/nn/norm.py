@@ -1,4 +1,4 @@
-"""Normalisation layers: BatchNorm1d, BatchNorm2d, InstanceNorm2d, LayerNorm.
+"""Normalisation layers: BatchNorm1d, BatchNorm2d, SyncBatchNorm, InstanceNorm2d, LayerNorm.
 
 Each computes y = (x - mean) / sqrt(var + eps) * weight + bias; they differ in which values share
 a mean (see minigrad/ops/norm.py). Batch norm also keeps running averages of the batch statistics
@@ -6,6 +6,7 @@ a mean (see minigrad/ops/norm.py). Batch norm also keeps running averages of the
 """
 import numpy as np
 
+from .. import distributed
 from ..tensor import Tensor
 from . import functional as F
 from . import init
@@ -99,6 +100,66 @@ class BatchNorm2d(_BatchNorm):
     Shape: (N, C, H, W) -> the same.
     """
     _input_dims = ((4,), "(N, C, H, W)")
+
+
+class SyncBatchNorm(_BatchNorm):
+    """Batch normalisation with the statistics of the global batch, over every rank of minigrad.distributed.
+
+    Training on N > 1 ranks, per channel, with sums over (N, *) on each rank and allreduce over the ranks:
+
+        n    = allreduce(number of values)
+        mean = allreduce(sum x) / n
+        var  = allreduce(sum (x - mean)^2) / n               (running_var is updated with var * n / (n - 1))
+        y    = (x - mean) / sqrt(var + eps) * weight + bias
+
+    The all-reduces are ops gradients flow through (distributed.all_reduce_autograd), so the backward
+    sums over the ranks as well, and each rank's gradient is that of the global batch. In eval mode, or
+    in a world of one rank, this is BatchNorm (the same kernel). Args as BatchNorm1d.
+
+    Shape: (N, C, *) -> the same.
+    """
+    _input_dims = ((2, 3, 4, 5), "(N, C, *)")
+
+    def forward(self, input):
+        if not self.training or distributed.world_size() == 1:
+            return super().forward(input)
+        self._check_input(input, *self._input_dims)
+        dims = (0,) + tuple(range(2, input.ndim))
+        shape = (1, self.num_features) + (1,) * (input.ndim - 2)
+        n = float(distributed._all_reduce_array(np.array([input.numel() // self.num_features], dtype=np.float64))[0])
+        mean = distributed.all_reduce_autograd(input.sum(dims)) / n
+        centred = input - mean.reshape(shape)
+        var = distributed.all_reduce_autograd((centred * centred).sum(dims)) / n
+        out = centred / (var + self.eps).sqrt().reshape(shape)
+        if self.weight is not None:
+            out = out * self.weight.reshape(shape)
+        if self.bias is not None:
+            out = out + self.bias.reshape(shape)
+        if self.track_running_stats:
+            self._update_running_stats(mean.data, var.data * (n / max(n - 1.0, 1.0)))
+        return out
+
+    def _update_running_stats(self, mean, unbiased_var):
+        self.num_batches_tracked.data += 1
+        m = 1.0 / float(self.num_batches_tracked.data) if self.momentum is None else self.momentum
+        for running, batch in ((self.running_mean, mean), (self.running_var, unbiased_var)):
+            running.data[...] = (1 - m) * running.data + m * batch.astype(running.dtype)
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module):
+        """`module` with every BatchNorm1d/2d inside replaced by a SyncBatchNorm holding the same
+        Parameter and buffer objects (an optimizer built before the conversion still updates them)."""
+        if isinstance(module, _BatchNorm) and not isinstance(module, SyncBatchNorm):
+            sync = cls(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats)
+            for name in ("weight", "bias"):
+                sync._parameters[name] = module._parameters[name]
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                sync._buffers[name] = module._buffers[name]
+            sync.train(module.training)
+            return sync
+        for name, child in list(module.named_children()):
+            module.add_module(name, cls.convert_sync_batchnorm(child))
+        return module
 
 
 class InstanceNorm2d(_NormBase):
