@@ -150,11 +150,14 @@ setup(
     # gallery's outputs (PNG grids, GIFs, progress bars, loss plots).
     install_requires=["numpy>=1.23", "scipy", "pillow", "imageio", "tqdm", "matplotlib"],
     extras_require={
-        # everything the tests import: the style extra's packages and safetensors included
-        "test": ["pytest>=7", "hypothesis>=6", "h5py", "scikit-image", "safetensors"],
+        # everything the tests import: the style, safetensors and distributed extras included
+        "test": ["pytest>=7", "hypothesis>=6", "h5py", "scikit-image", "safetensors", "mpi4py>=4", "mpich"],
         # safetensors: minigrad.save_safetensors / load_safetensors (weights PyTorch reads). Optional, as it
         # is a compiled (Rust) wheel that not every platform has.
         "safetensors": ["safetensors"],
         "style": ["h5py", "scikit-image"],      # Keras VGG19 weights, and the --demo images
+        # --distributed and minigrad.distributed: mpi4py over MPICH's PyPI wheel, which brings mpiexec
+        # (a system MPI works too: pip install mpi4py alone)
+        "distributed": ["mpi4py>=4", "mpich"],
     },
 )

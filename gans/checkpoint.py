@@ -144,11 +144,16 @@ def _finite(module):
     return all(np.isfinite(p.data).all() for p in module.parameters())
 
 
-def save_training_state(gan, args, fixed_noise, step, spe):
-    """Write checkpoint.ckpt; False (and a warning) instead when a network's weights are not finite."""
+def save_training_state(gan, args, fixed_noise, step, spe, rng_ranks=None, write=True):
+    """Write checkpoint.ckpt; False (and a warning) instead when a network's weights are not finite.
+    rng_ranks: every rank's RNG state in a run on N ranks (--distributed); write=False: only check."""
     if not (_finite(gan.generator) and _finite(gan.discriminator)):
-        tqdm.write(f"warning: step {step}: the weights are not finite; checkpoint.ckpt not written", file=sys.stderr)
+        if write:
+            tqdm.write(f"warning: step {step}: the weights are not finite; checkpoint.ckpt not written",
+                       file=sys.stderr)
         return False
+    if not write:
+        return True
     save_checkpoint(os.path.join(args.out, "checkpoint.ckpt"), {
         "model": gan.name,
         "settings": settings_of(args),
@@ -163,6 +168,7 @@ def save_training_state(gan, args, fixed_noise, step, spe):
         "fixed_noise": fixed_noise,
         **({"extra": gan.extra_state.state_dict()} if gan.extra_state is not None else {}),
         "schedule": dict(gan.schedule or {}),
+        **({"rng_ranks": rng_ranks} if rng_ranks is not None else {}),
     })
     return True
 

@@ -31,14 +31,16 @@ import re
 import signal
 import sys
 import time
+import traceback
 from typing import Callable
 
 import numpy as np
 from tqdm import tqdm
 
 import minigrad
+import minigrad.distributed as dist
 
-from . import data, images
+from . import data, images, parallel
 from .checkpoint import (SETTINGS, CheckpointError, check_fits, generator_only, load_checkpoint, restore,
                          save_checkpoint, save_generator_safetensors, save_training_state, setting_keys)
 from .validate import TRAINER_RULES, UserError, check_out_folder, check_ranges
@@ -112,6 +114,9 @@ def make_parser(description, **defaults):
                         "in its metadata (python -m gans.export converts an existing generator.ckpt)")
     p.add_argument("--overwrite", action="store_true",
                    help="start afresh in an --out folder that holds an earlier run (its checkpoints and grids go)")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel over the ranks of `mpiexec -n N` (MPI, pip install \".[distributed]\"); "
+                        "--batch-size is per rank; only rank 0 writes (gans/parallel.py)")
     p.add_argument("--nan-policy", choices=("stop", "warn"), default="stop",
                    help="on a non-finite loss: stop (keep the last good checkpoint, exit 3) or warn and go on "
                         "(checkpoints with non-finite weights are still never written)")
@@ -152,18 +157,35 @@ def run(args, build, load_batches=fashion_mnist_batches, settings=()):
     try:
         return _run(args, build, load_batches)
     except (data.DatasetError, CheckpointError, UserError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        raise SystemExit(2)
+        _stop(err, 2)
     except Diverged as err:
-        print(f"error: {err}", file=sys.stderr)
-        raise SystemExit(3)
+        _stop(err, 3)
     except KeyboardInterrupt:
         print("\nstopped without saving; --resume continues from the last checkpoint, if any", file=sys.stderr)
-        raise SystemExit(130)
+        _stop(None, 130)
+    except Exception:                               # a bug: its traceback, and on N ranks no rank left waiting
+        if dist.world_size() > 1:
+            traceback.print_exc()
+            _stop(RuntimeError("this rank failed (traceback above); stopping every rank"), 1)
+        raise
+
+
+def _stop(err, code):
+    """Exit with `code` after one `error:` line. An error every rank agreed on (parallel.agree, or a
+    divergence seen in the averaged losses) is printed by rank 0 and every rank exits; any other one,
+    on N ranks, is printed by its rank, which then aborts the whole job."""
+    together = dist.world_size() == 1 or getattr(err, "everyone", False)
+    if err is not None and (parallel.is_writer() or not together):
+        prefix = "" if together or dist.world_size() == 1 else f"rank {dist.rank()}: "
+        print(f"error: {prefix}{err}", file=sys.stderr)
+    if not together:
+        dist.abort(code)
+    raise SystemExit(code)
 
 
 class Diverged(RuntimeError):
-    """A non-finite loss under --nan-policy stop."""
+    """A non-finite loss under --nan-policy stop (every rank sees it: the losses are averaged over them)."""
+    everyone = True
 
 
 def check_args(args):
@@ -184,21 +206,39 @@ def add_backend_flag(parser):
                         help="CPU kernels: the C++ extension when built (auto), or force one (as MINIGRAD_BACKEND)")
 
 
-def select_backend(name):
+def select_backend(name, say=True):
     """--backend: "auto" keeps minigrad's choice (MINIGRAD_BACKEND, else C++ when built); says which runs."""
     if name != "auto":
         try:
             minigrad.set_backend(name)
         except ImportError as err:
             raise UserError(f"--backend {name}: {err} (build it with `pip install .`, or use --backend numpy)")
-    print(f"kernels: {minigrad.backend()}", file=sys.stderr)
+    if say:
+        print(f"kernels: {minigrad.backend()}", file=sys.stderr)
 
 
 def _run(args, build, load_batches):
+    """Set up (every rank alike, and all agree before anything is shared or written), then train."""
+    rank, world = parallel.init(args)
+    try:
+        gan, batches, state, path = _set_up(args, build, load_batches, rank, world)
+        error = None
+    except (data.DatasetError, CheckpointError, UserError) as err:
+        error = str(err)
+    error = parallel.agree(error)
+    if error is not None:
+        err = UserError(error)
+        err.everyone = True
+        raise err
+    return _train(args, gan, batches, state, path, rank, world)
+
+
+def _set_up(args, build, load_batches, rank, world):
     if args.device == "cuda":
         raise UserError("--device cuda: minigrad has no GPU support yet; run with --device cpu (the default)")
     check_args(args)
-    select_backend(getattr(args, "backend", "auto"))
+    select_backend(getattr(args, "backend", "auto"), say=rank == 0)
+    parallel.share_cores()
     if getattr(args, "export_safetensors", False) and importlib.util.find_spec("safetensors") is None:
         raise UserError("--export-safetensors needs the safetensors package: pip install safetensors")  # before training
     state, path = None, None
@@ -215,41 +255,59 @@ def _run(args, build, load_batches):
                                 "continue it, or start a new run (--overwrite or another --out)")
             setattr(args, key, saved)
         check_ranges(args, TRAINER_RULES)
-        print(f"resuming from {path} at step {state['step']}")
+        parallel.check_world(state, path)
+        if rank == 0:
+            print(f"resuming from {path} at step {state['step']}")
 
     # Everything below up to the first write can still refuse: nothing on disk has changed yet.
     minigrad.manual_seed(args.seed)
     gan = build(args)
     try:
-        batches = load_batches(args, gan.value_range)
+        if world == 1:
+            batches = load_batches(args, gan.value_range)
+        else:                                   # the global batch of one process, and this rank's slice of it
+            batches = parallel.Shard(load_batches(argparse.Namespace(**{**vars(args), "batch_size": args.batch_size * world}),
+                                                  gan.value_range), rank, world)
     except ValueError as err:                   # e.g. a batch larger than the data
         raise UserError(str(err)) from None
     spe = batches.steps_per_epoch
     total = round(args.epochs * spe) if args.steps is None else args.steps
     if total < 1:
         raise UserError(f"--epochs {args.epochs} is less than one step ({spe} steps an epoch)")
+    if state is not None:
+        check_fits(gan, state, path)
+        restore(gan, state, path)
+    return gan, batches, state, path
+
+
+def _train(args, gan, batches, state, path, rank, world):
+    spe = batches.steps_per_epoch
+    total = round(args.epochs * spe) if args.steps is None else args.steps
+    parallel.prepare(gan, args)                 # N ranks: SyncBatchNorm, rank 0's weights, averaged gradients
     fixed_noise = np.random.default_rng((args.seed, 1)).standard_normal(
         (gan.n_samples, gan.latent_dim)).astype(np.float32)
     step = 0
     if state is not None:
-        check_fits(gan, state, path)
-        restore(gan, state, path)
         fixed_noise, step = state["fixed_noise"], int(state["step"])
+        minigrad.set_rng_state(state.get("rng_ranks", [state["rng"]])[rank])
+    writer = rank == 0                          # only rank 0 writes files and draws the progress bar
 
-    os.makedirs(os.path.join(args.out, "samples"), exist_ok=True)
-    for sample in _sample_files(args.out, spe):     # grids of an earlier run, or made after the checkpoint
-        if _step_of(sample, spe) > step:
-            os.remove(sample)
+    if writer:
+        os.makedirs(os.path.join(args.out, "samples"), exist_ok=True)
+        for sample in _sample_files(args.out, spe):     # grids of an earlier run, or made after the checkpoint
+            if _step_of(sample, spe) > step:
+                os.remove(sample)
     columns = METRICS if gan.metrics is None else ("step", "epoch", *gan.metrics, "images_per_s")
     log = images.MetricsCSV(os.path.join(args.out, "metrics.csv"), columns,
-                            resume_step=step if state is not None else None)
-    bar = tqdm(total=total, initial=step, unit="step", dynamic_ncols=True, desc=gan.name)
+                            resume_step=step if state is not None else None) if writer else None
+    bar = tqdm(total=total, initial=step, unit="step", dynamic_ncols=True, desc=gan.name, disable=not writer)
     speed = None
     outcome = "finished"
     saved_at = step if state is not None else None  # the step of the last checkpoint on disk
     diverged = []                                   # (step, "loss_d nan") of every non-finite step
+    stopping = False                                # Ctrl-C on any rank: every rank stops after this step
     with _StopOnCtrlC() as ctrl_c:
-        while step < total and not ctrl_c.pressed:
+        while step < total and not stopping:
             real, labels = batches.batch(step)
             inputs = (minigrad.tensor(real), minigrad.tensor(labels)) if gan.conditional or gan.two_domains \
                 else (minigrad.tensor(real),)
@@ -258,16 +316,19 @@ def _run(args, build, load_batches):
                 metrics = gan.train_step(*inputs)   # overflow warnings would only be noise before that line
             elapsed = time.perf_counter() - start
             step += 1
-            rate = args.batch_size / elapsed
+            rate = args.batch_size * world / elapsed      # images/s of the whole job
             speed = rate if speed is None else 0.9 * speed + 0.1 * rate
             row = {k: float(v.item() if hasattr(v, "item") else v) for k, v in metrics.items()}
-            log.write(dict(row, step=step, epoch=(step - 1) // spe + 1, images_per_s=rate))
+            row, stopping = parallel.agree_on_step(row, ctrl_c.pressed)  # N ranks: the global batch's metrics
+            if writer:
+                log.write(dict(row, step=step, epoch=(step - 1) // spe + 1, images_per_s=rate))
             bad = _non_finite_losses(row, gan.pending() if gan.pending is not None else ())
             if bad:
                 diverged.append((step, bad))
                 if args.nan_policy == "stop":
                     break
-                tqdm.write(f"warning: step {step}: non-finite {bad} (--nan-policy warn: going on)", file=sys.stderr)
+                if writer:
+                    tqdm.write(f"warning: step {step}: non-finite {bad} (--nan-policy warn: going on)", file=sys.stderr)
             bar.update(1)
             if gan.metrics is None:
                 bar.set_postfix_str(f"D {row['loss_d']:.3f}  G {row['loss_g']:.3f}  D(x) {row['d_x']:.2f}  "
@@ -275,48 +336,57 @@ def _run(args, build, load_batches):
             else:                                   # the model's first four metrics
                 bar.set_postfix_str("  ".join(f"{k} {row[k]:.3f}" for k in gan.metrics[:4]) + f"  {speed:.0f} img/s")
             end_of_epoch = step % spe == 0
-            if end_of_epoch:
+            if writer and end_of_epoch:
                 _write_samples(gan, fixed_noise, args.out, f"epoch_{step // spe:03d}.png", step, spe)
-            elif args.sample_every and step % args.sample_every == 0:
+            elif writer and args.sample_every and step % args.sample_every == 0:
                 _write_samples(gan, fixed_noise, args.out, f"step_{step:06d}.png", step, spe)
             if end_of_epoch or (args.checkpoint_every and step % args.checkpoint_every == 0):
-                if save_training_state(gan, args, fixed_noise, step, spe):
+                if _save_state(gan, args, fixed_noise, step, spe, world):
                     saved_at = step
-            if end_of_epoch:
+            if writer and end_of_epoch:
                 _write_plots(args.out, spe, gan.plot)
                 if gan.end_of_epoch is not None:
                     gan.end_of_epoch(step // spe, args.out)
-        if ctrl_c.pressed:
+        if stopping:
             outcome = "stopped by Ctrl-C"
     bar.close()
-    log.close()
+    if log is not None:
+        log.close()
     ckpt = os.path.join(args.out, "checkpoint.ckpt")
     if diverged and args.nan_policy == "stop":      # no grid, no checkpoint of the diverged weights
-        _write_plots(args.out, spe, gan.plot)
+        if writer:
+            _write_plots(args.out, spe, gan.plot)
         bad_step, bad = diverged[0]
         kept = f"the last good checkpoint is {ckpt} (step {saved_at})" if saved_at is not None \
             else "no checkpoint was written"
         raise Diverged(f"step {bad_step}: {bad}; training diverged (a smaller --lr may help). Stopped without "
                        f"saving the diverged weights: {kept}; metrics in {os.path.join(args.out, 'metrics.csv')}")
-    if step % spe != 0:                             # the grid of where training stopped
+    if writer and step % spe != 0:                  # the grid of where training stopped
         _write_samples(gan, fixed_noise, args.out, f"step_{step:06d}.png", step, spe)
-    saved_generator = None
-    if save_training_state(gan, args, fixed_noise, step, spe):
+    if _save_state(gan, args, fixed_noise, step, spe, world) and writer:
         saved_generator = generator_only(gan, args)
         save_checkpoint(os.path.join(args.out, "generator.ckpt"), saved_generator)
-    _write_plots(args.out, spe, gan.plot)
-    if getattr(args, "export_safetensors", False) and saved_generator is not None:
-        save_generator_safetensors(os.path.join(args.out, "generator.safetensors"), saved_generator["model"],
-                                   saved_generator["settings"], saved_generator["generator"])
-    print(f"{outcome} at step {step} (epoch {step / spe:.2f}); outputs in {args.out}/"
-          + (f"\ncontinue with: --resume {ckpt}" if step < total else ""))
+        if getattr(args, "export_safetensors", False):
+            save_generator_safetensors(os.path.join(args.out, "generator.safetensors"), saved_generator["model"],
+                                       saved_generator["settings"], saved_generator["generator"])
+    if writer:
+        _write_plots(args.out, spe, gan.plot)
+        print(f"{outcome} at step {step} (epoch {step / spe:.2f}); outputs in {args.out}/"
+              + (f"\ncontinue with: --resume {ckpt}" if step < total else ""))
     if diverged:
-        print(f"error: {len(diverged)} steps had non-finite losses, the first at step {diverged[0][0]}: "
-              f"{diverged[0][1]}", file=sys.stderr)
+        if writer:
+            print(f"error: {len(diverged)} steps had non-finite losses, the first at step {diverged[0][0]}: "
+                  f"{diverged[0][1]}", file=sys.stderr)
         raise SystemExit(3)
-    if ctrl_c.pressed:
+    if stopping:
         raise SystemExit(130)
     return step
+
+
+def _save_state(gan, args, fixed_noise, step, spe, world):
+    """checkpoint.ckpt, by rank 0, with every rank's RNG state (gathered from all: they all call this)."""
+    rng_ranks = parallel.rng_states() if world > 1 else None
+    return save_training_state(gan, args, fixed_noise, step, spe, rng_ranks=rng_ranks, write=parallel.is_writer())
 
 
 def _non_finite_losses(row, pending):

@@ -12,7 +12,7 @@ distance to the real test images (gans/evaluate.py). `--eval-n 0` skips the scor
 import os
 import sys
 
-from . import adversarial, cgan, data, train
+from . import adversarial, cgan, data, parallel, train
 from .checkpoint import CheckpointError, load_generator
 
 # the main job's CPU budget (train_dcgan.py): many small updates, the DCGAN paper's Adam
@@ -57,7 +57,7 @@ def main(argv=None):
         raise SystemExit(2)
     if not args.evaluate_only:
         train.run(args, cgan.build, settings=adversarial.flag_names())
-    if args.eval_n > 0:
+    if args.eval_n > 0 and parallel.is_writer():      # on N ranks (--distributed), rank 0 scores
         try:
             return score(args)
         except (CheckpointError, data.DatasetError) as err:

@@ -23,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 import minigrad
+import minigrad.distributed as dist
 
 from . import classifier, cyclegan, data, image_folders, images, train
 
@@ -150,9 +151,7 @@ def main(argv=None):
 
     def build(args):
         domains = loaded["domains"] = load_domains(args)
-        loaded["batches"] = image_folders.UnpairedBatches(domains["train_a"], domains["train_b"],
-                                                          args.batch_size, seed=args.seed)
-        spe = loaded["batches"].steps_per_epoch
+        spe = batches(args, world=dist.world_size()).steps_per_epoch      # of the global batch (--distributed)
         gan = cyclegan.build(args, round(args.epochs * spe))        # the lr decay is planned over --epochs
         n = min(8, len(domains["test_a"]), len(domains["test_b"]))          # one column per fixed image
         fixed_a, fixed_b = (image_folders.scale(domains[k][:n]) for k in ("test_a", "test_b"))
@@ -162,7 +161,11 @@ def main(argv=None):
             gan.end_of_epoch = score_every_epoch(gan, domains, parse_classes(args.classes))
         return gan
 
-    return train.run(args, build, lambda args, value_range: loaded["batches"], settings=SETTINGS)
+    def batches(args, value_range=None, world=1):
+        return image_folders.UnpairedBatches(loaded["domains"]["train_a"], loaded["domains"]["train_b"],
+                                             args.batch_size * world, seed=args.seed)
+
+    return train.run(args, build, batches, settings=SETTINGS)
 
 
 if __name__ == "__main__":
