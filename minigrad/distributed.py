@@ -10,10 +10,12 @@ their own shard of every batch. Three things keep them one model:
    all_reduce_autograd below).
 
 With batch B per rank, N ranks then compute exactly what one process computes with batch N*B (up to
-the order of float summation). The collectives are MPI's, through mpi4py, on host (NumPy) arrays;
-names and argument orders follow torch.distributed (init_process_group -> init, all_reduce(tensor,
-op), broadcast(tensor, src), all_gather(tensor_list, tensor), barrier()). GPU tensors would go through
-NCCL; that path is not written yet, and a CUDA tensor is refused with one line.
+the order of float summation). Names and argument orders follow torch.distributed (init_process_group
+-> init, all_reduce(tensor, op), broadcast(tensor, src), all_gather(tensor_list, tensor), barrier()).
+Host (NumPy) tensors go through MPI (mpi4py); CUDA tensors through NCCL (CuPy's cupy.cuda.nccl) on the
+device memory itself, never through host copies: NCCL's communicator is made on first use, its id
+sent from rank 0 over MPI, each rank on GPU local_rank % device_count. (The NCCL path is tested here
+only against tests/fake_cupy.py's stand-in; it has not run on a GPU.)
 
     pip install ".[distributed]"        # mpi4py and the MPICH wheel: mpiexec comes with it
     mpiexec -n 2 python -m gans.train_dcgan --distributed
@@ -24,6 +26,7 @@ from . import device as _device
 from .autograd import Function
 
 _comm = None                    # the MPI communicator once init() ran; None: one process on its own
+_nccl_comm = None               # NCCL's communicator, made by the first collective on a CUDA tensor
 
 # torch.distributed.ReduceOp's members, by name (AVG: the sum divided by the world size)
 SUM, PRODUCT, MIN, MAX, AVG = "sum", "product", "min", "max", "avg"
@@ -78,12 +81,19 @@ def world_size():
 get_rank, get_world_size = rank, world_size          # torch.distributed's names
 
 
-def local_world_size():
-    """How many ranks run on this machine (they share its cores)."""
-    if _comm is None:
-        return 1
+def _local_comm():
     from mpi4py import MPI
-    return _comm.Split_type(MPI.COMM_TYPE_SHARED).Get_size()
+    return _comm.Split_type(MPI.COMM_TYPE_SHARED)
+
+
+def local_world_size():
+    """How many ranks run on this machine (they share its cores and GPUs)."""
+    return 1 if _comm is None else _local_comm().Get_size()
+
+
+def local_world_rank():
+    """This rank's number among those on its machine (it picks the GPU)."""
+    return 0 if _comm is None else _local_comm().Get_rank()
 
 
 def barrier():
@@ -101,12 +111,10 @@ def abort(code=1):
 
 # ----------------------------------------------------------------------------- collectives on tensors
 
-def _host_array(tensor, what, contiguous=True):
-    """The tensor's NumPy array, which MPI reads and writes in place."""
-    if _device.is_device_array(tensor.data):
-        raise DistributedError(f"{what}: got a tensor on {tensor.device}; collectives on CUDA tensors (NCCL) "
-                               "are not written yet, move it to the CPU first (.cpu())")
-    if contiguous and not (tensor.data.flags.c_contiguous and tensor.data.flags.writeable):
+def _array(tensor, what, contiguous=True):
+    """The tensor's array (NumPy or CuPy), which MPI or NCCL reads and writes in place."""
+    flags = tensor.data.flags                   # (CuPy's arrays have no writeable flag: always writable)
+    if contiguous and not (flags.c_contiguous and getattr(flags, "writeable", True)):
         raise DistributedError(f"{what}: expected a contiguous, writable tensor, got one of shape {tensor.shape} "
                                f"with strides {tensor.data.strides} (pass a .clone() of it)")
     return tensor.data
@@ -121,8 +129,12 @@ def _mpi_op(op):
 
 
 def _all_reduce_array(arr, op=SUM):
-    """arr <- op over the ranks of arr, in place (a NumPy array)."""
+    """arr <- op over the ranks of arr, in place (a NumPy array through MPI, a CuPy one through NCCL)."""
     if _comm is None or world_size() == 1:
+        return arr
+    if _device.is_device_array(arr):
+        nccl, comm, stream = _nccl()
+        comm.allReduce(arr.data.ptr, arr.data.ptr, arr.size, _nccl_type(arr), _nccl_op(op), stream)
         return arr
     from mpi4py import MPI
     _comm.Allreduce(MPI.IN_PLACE, arr, op=_mpi_op(op))
@@ -131,34 +143,71 @@ def _all_reduce_array(arr, op=SUM):
     return arr
 
 
+def _nccl():
+    """(cupy.cuda.nccl, this process's NcclCommunicator, the current stream's pointer)."""
+    global _nccl_comm
+    import cupy
+    from cupy.cuda import nccl
+    if _nccl_comm is None:
+        cupy.cuda.Device(local_world_rank() % cupy.cuda.runtime.getDeviceCount()).use()
+        uid = _comm.bcast(nccl.get_unique_id() if rank() == 0 else None, root=0)
+        _nccl_comm = nccl.NcclCommunicator(world_size(), uid, rank())
+    return nccl, _nccl_comm, cupy.cuda.get_current_stream().ptr
+
+
+def _nccl_type(arr):
+    from cupy.cuda import nccl
+    types = {"float32": nccl.NCCL_FLOAT32, "float64": nccl.NCCL_FLOAT64, "int64": nccl.NCCL_INT64,
+             "int32": nccl.NCCL_INT32, "float16": nccl.NCCL_FLOAT16}
+    if str(arr.dtype) not in types:
+        raise DistributedError(f"NCCL collectives take {sorted(types)}, got a {arr.dtype} tensor")
+    return types[str(arr.dtype)]
+
+
+def _nccl_op(op):
+    from cupy.cuda import nccl
+    ops = {SUM: nccl.NCCL_SUM, PRODUCT: nccl.NCCL_PROD, MIN: nccl.NCCL_MIN, MAX: nccl.NCCL_MAX, AVG: nccl.NCCL_AVG}
+    if op not in ops:
+        raise DistributedError(f"all_reduce: op must be one of {sorted(ops)}, got {op!r}")
+    return ops[op]
+
+
 def all_reduce(tensor, op=SUM):
     """Every rank's tensor becomes op(tensor of rank 0, ..., tensor of rank N-1), in place."""
-    _all_reduce_array(_host_array(tensor, "all_reduce"), op)
+    _all_reduce_array(_array(tensor, "all_reduce"), op)
     tensor._version.bump("all_reduce")          # an in-place change: a graph that saved it must know
     return tensor
 
 
 def broadcast(tensor, src=0):
     """Every rank's tensor becomes rank `src`'s, in place."""
-    arr = _host_array(tensor, "broadcast")
+    arr = _array(tensor, "broadcast")
     if _comm is not None and world_size() > 1:
-        _comm.Bcast(arr, root=src)
+        if _device.is_device_array(arr):
+            nccl, comm, stream = _nccl()
+            comm.bcast(arr.data.ptr, arr.size, _nccl_type(arr), src, stream)
+        else:
+            _comm.Bcast(arr, root=src)
         tensor._version.bump("broadcast")
     return tensor
 
 
 def all_gather(tensor_list, tensor):
     """tensor_list[r] <- rank r's tensor, on every rank (each entry a tensor of tensor's shape)."""
-    arr = _host_array(tensor, "all_gather")
+    arr = _array(tensor, "all_gather")
     if len(tensor_list) != world_size():
         raise DistributedError(f"all_gather: tensor_list has {len(tensor_list)} entries for {world_size()} ranks")
-    gathered = np.empty((world_size(),) + arr.shape, dtype=arr.dtype)
+    xp = _device.array_module(arr)
+    gathered = xp.empty((world_size(),) + arr.shape, dtype=arr.dtype)
     if _comm is None or world_size() == 1:
         gathered[0] = arr
+    elif xp is not np:
+        nccl, comm, stream = _nccl()
+        comm.allGather(arr.data.ptr, gathered.data.ptr, arr.size, _nccl_type(arr), stream)
     else:
         _comm.Allgather(arr, gathered)
     for out, part in zip(tensor_list, gathered):
-        _host_array(out, "all_gather")[...] = part
+        _array(out, "all_gather")[...] = part
     return tensor_list
 
 
@@ -174,7 +223,8 @@ class _AllReduceSum(Function):
 
     @staticmethod
     def forward(ctx, x):
-        return _all_reduce_array(np.array(_host_array(x, "all_reduce_autograd", contiguous=False), order="C"))
+        arr = _array(x, "all_reduce_autograd", contiguous=False)
+        return _all_reduce_array(_device.array_module(arr).array(arr, order="C"))
 
     @staticmethod
     def backward(ctx, grad):
@@ -217,7 +267,8 @@ def average_gradients(params, bucket_cap_mb=25):
     from .tensor import Tensor
     with_grad = [p for p in params if p.grad is not None]
     for bucket in _buckets(with_grad, bucket_cap_mb * 2 ** 20):
-        flat = np.concatenate([np.ravel(_host_array(p.grad, "average_gradients", contiguous=False))
+        xp = _device.array_module(bucket[0].grad.data)
+        flat = xp.concatenate([xp.ravel(_array(p.grad, "average_gradients", contiguous=False))
                                for p in bucket])
         _all_reduce_array(flat, AVG)
         offset = 0

@@ -162,7 +162,45 @@ def dcgan_steps(steps, batch, out):
                  **{f"D.{k}": v.data for k, v in gan.discriminator.state_dict().items()})
 
 
+def case_nccl():
+    """CUDA tensors (tests/fake_cupy.py's, installed by __main__) go through NCCL's communicator, stay on
+    the device, and give MPI's answers: all_reduce, broadcast, all_gather, averaged gradients, DDP."""
+    import cupy
+    W, r = dist.world_size(), dist.rank()
+    calls = cupy.cuda.nccl.calls
+    x = [data_of(5, k, (3, 4), np.float32) for k in range(W)]
+    t = minigrad.tensor(x[r]).to("cuda")
+    dist.all_reduce(t)
+    assert cupy.get_array_module(t.data) is cupy and calls[-1] == ("allReduce", 12)
+    np.testing.assert_allclose(t.cpu().data, sum(x), rtol=1e-6)
+    b = minigrad.tensor(x[r]).to("cuda")
+    dist.broadcast(b, src=1)
+    np.testing.assert_array_equal(b.cpu().data, x[1])
+    out = [minigrad.zeros(3, 4).to("cuda") for _ in range(W)]
+    dist.all_gather(out, minigrad.tensor(x[r]).to("cuda"))
+    for k in range(W):
+        np.testing.assert_array_equal(out[k].cpu().data, x[k])
+    m = dist.all_reduce(minigrad.tensor(x[r]).to("cuda"), op=dist.AVG)
+    np.testing.assert_allclose(m.cpu().data, sum(x) / W, rtol=1e-6)
+    before = len(calls)
+    minigrad.manual_seed(r)
+    model = nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2)).to("cuda")
+    ddp = nn.parallel.DistributedDataParallel(model)
+    assert [c for c, _ in calls[before:]] == ["bcast"] * 4                  # rank 0's weights, on the device
+    F.mse_loss(ddp(minigrad.tensor(x[r]).to("cuda")), minigrad.zeros(3, 2).to("cuda")).backward()
+    assert calls[-1][0] == "allReduce"
+    grads = [p.grad.cpu().data for p in model.parameters()]
+    for g in grads:
+        gathered = [minigrad.zeros(*g.shape) for _ in range(W)]
+        dist.all_gather(gathered, minigrad.tensor(g))              # host tensors: MPI
+        for other in gathered:
+            np.testing.assert_array_equal(other.data, g)           # every rank holds the same average
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "nccl":                   # a pretend GPU: CuPy's stand-in, as the fake_cuda fixture does
+        import fake_cupy
+        sys.modules["cupy"], sys.modules["cupy.cuda"] = fake_cupy, fake_cupy.cuda
     dist.init()
     name = sys.argv[1]
     if name == "dcgan":

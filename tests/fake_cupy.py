@@ -14,6 +14,7 @@ never meets a host array. So its arrays are a distinct type, `ndarray`, a wrappe
 kernels/cuda's launcher and kernels run for real (on the CPU). Python scalars and NumPy scalars mix freely,
 as with CuPy. What it cannot check: NVRTC, cuBLAS, streams and asynchrony, real parallel hardware.
 """
+import ctypes
 import functools
 import hashlib
 import os
@@ -46,6 +47,7 @@ class ndarray:
     flags = property(lambda self: self._a.flags)
     T = property(lambda self: ndarray(self._a.T))
     device = property(lambda self: Device(0))
+    data = property(lambda self: types.SimpleNamespace(ptr=self._a.ctypes.data))     # a MemoryPointer's .ptr
 
     def __len__(self):
         return len(self._a)
@@ -256,6 +258,9 @@ class Device:
     def synchronize(self):
         pass
 
+    def use(self):
+        pass
+
 
 class _Runtime:
     device_count = 1
@@ -264,7 +269,54 @@ class _Runtime:
         return self.device_count
 
 
-cuda = types.SimpleNamespace(Device=Device, runtime=_Runtime())
+# ---- cupy.cuda.nccl: the communicator's collectives done by MPI on the memory behind the device pointers,
+# so minigrad.distributed's NCCL path runs under mpiexec (what it cannot check: NCCL itself, streams)
+
+class _Nccl(types.SimpleNamespace):
+    calls = []                        # (collective, count) in call order: tests see that NCCL was used
+
+    @staticmethod
+    def get_unique_id():
+        return tuple(np.random.default_rng().integers(0, 255, 128).tolist())
+
+    class NcclCommunicator:
+        def __init__(self, ndev, commId, rank):
+            from mpi4py import MPI
+            assert len(commId) == 128 and MPI.COMM_WORLD.Get_size() == ndev and MPI.COMM_WORLD.Get_rank() == rank
+            self._mpi, self._MPI = MPI.COMM_WORLD, MPI
+
+        def allReduce(self, sendbuf, recvbuf, count, datatype, op, stream):
+            _Nccl.calls.append(("allReduce", count))
+            send, recv = _Nccl.view(sendbuf, count, datatype), _Nccl.view(recvbuf, count, datatype)
+            MPI = self._MPI
+            mpi_op = {0: MPI.SUM, 1: MPI.PROD, 2: MPI.MAX, 3: MPI.MIN, 4: MPI.SUM}[op]
+            self._mpi.Allreduce(MPI.IN_PLACE if sendbuf == recvbuf else send, recv, op=mpi_op)
+            if op == 4:
+                recv /= self._mpi.Get_size()
+
+        def bcast(self, buff, count, datatype, root, stream):
+            _Nccl.calls.append(("bcast", count))
+            self._mpi.Bcast(_Nccl.view(buff, count, datatype), root=root)
+
+        def allGather(self, sendbuf, recvbuf, count, datatype, stream):
+            _Nccl.calls.append(("allGather", count))
+            self._mpi.Allgather(_Nccl.view(sendbuf, count, datatype),
+                                _Nccl.view(recvbuf, count * self._mpi.Get_size(), datatype))
+
+    @staticmethod
+    def view(ptr, count, datatype):
+        dtype = {7: np.float32, 8: np.float64, 4: np.int64, 2: np.int32, 6: np.float16}[datatype]
+        return np.frombuffer((ctypes.c_char * (count * np.dtype(dtype).itemsize)).from_address(ptr), dtype=dtype)
+
+
+# NCCL's enum values (nccl.h): ncclSum 0, ncclProd 1, ncclMax 2, ncclMin 3, ncclAvg 4; ncclInt32 2,
+# ncclInt64 4, ncclFloat16 6, ncclFloat32 7, ncclFloat64 8
+nccl = _Nccl(NCCL_SUM=0, NCCL_PROD=1, NCCL_MAX=2, NCCL_MIN=3, NCCL_AVG=4, NCCL_INT32=2, NCCL_INT64=4,
+             NCCL_FLOAT16=6, NCCL_FLOAT32=7, NCCL_FLOAT64=8, get_unique_id=_Nccl.get_unique_id,
+             NcclCommunicator=_Nccl.NcclCommunicator, calls=_Nccl.calls)
+
+cuda = types.SimpleNamespace(Device=Device, runtime=_Runtime(), nccl=nccl,
+                             get_current_stream=lambda: types.SimpleNamespace(ptr=0))
 
 
 # ---- RawModule: our .cu sources through the CPU emulation of CUDA

@@ -42,10 +42,11 @@ def data_dir(tmp_path_factory):
 # ----------------------------------------------------------------------------- the library
 
 @needs_mpi
-@pytest.mark.parametrize("case", ["collectives", "sync_batchnorm", "ddp"])
+@pytest.mark.parametrize("case", ["collectives", "sync_batchnorm", "ddp", "nccl"])
 def test_on_two_ranks(case):
     """Collectives against NumPy, SyncBatchNorm against BatchNorm of the whole batch (with a second-order
-    gradient), DDP against one process: hypothesis-drawn shapes and dtypes (distributed_worker.py)."""
+    gradient), DDP against one process: hypothesis-drawn shapes and dtypes (distributed_worker.py).
+    nccl: CUDA tensors of the CuPy stand-in through the NCCL path (a fake NCCL over MPI: no GPU here)."""
     out = ok(mpiexec(2, os.path.join(HERE, "distributed_worker.py"), case)).stdout
     assert f"rank 0: {case} ok" in out and f"rank 1: {case} ok" in out
 
