@@ -46,6 +46,7 @@ from .gradcheck import gradcheck, gradgradcheck  # noqa: F401
 from .serialization import save, load  # noqa: F401
 from .safetensors_io import save_safetensors, load_safetensors, safetensors_metadata  # noqa: F401
 from . import nn, optim  # noqa: F401
+from . import distributed  # noqa: F401  (minigrad.distributed, as torch.distributed: MPI only on init())
 
 # dtypes: NumPy's, so `t.dtype == minigrad.float32` and `zeros(2, dtype=minigrad.float64)` both work
 float32 = _np.float32

@@ -45,7 +45,7 @@ class DistributedError(RuntimeError):
 def is_available():
     """True when mpi4py can be imported (pip install ".[distributed]")."""
     try:
-        import mpi4py  # noqa: F401
+        import mpi4py  # noqa: F401  (only whether it imports)
     except ImportError:
         return False
     return True
@@ -120,12 +120,15 @@ def _array(tensor, what, contiguous=True):
     return tensor.data
 
 
+def _check_op(op):
+    if op not in (SUM, PRODUCT, MIN, MAX, AVG):
+        raise DistributedError(f"all_reduce: op must be one of sum, product, min, max, avg; got {op!r}")
+    return op
+
+
 def _mpi_op(op):
     from mpi4py import MPI
-    ops = {SUM: MPI.SUM, AVG: MPI.SUM, PRODUCT: MPI.PROD, MIN: MPI.MIN, MAX: MPI.MAX}
-    if op not in ops:
-        raise DistributedError(f"all_reduce: op must be one of {sorted(ops)}, got {op!r}")
-    return ops[op]
+    return {SUM: MPI.SUM, AVG: MPI.SUM, PRODUCT: MPI.PROD, MIN: MPI.MIN, MAX: MPI.MAX}[_check_op(op)]
 
 
 def _all_reduce_array(arr, op=SUM):
@@ -166,14 +169,13 @@ def _nccl_type(arr):
 
 def _nccl_op(op):
     from cupy.cuda import nccl
-    ops = {SUM: nccl.NCCL_SUM, PRODUCT: nccl.NCCL_PROD, MIN: nccl.NCCL_MIN, MAX: nccl.NCCL_MAX, AVG: nccl.NCCL_AVG}
-    if op not in ops:
-        raise DistributedError(f"all_reduce: op must be one of {sorted(ops)}, got {op!r}")
-    return ops[op]
+    return {SUM: nccl.NCCL_SUM, PRODUCT: nccl.NCCL_PROD, MIN: nccl.NCCL_MIN, MAX: nccl.NCCL_MAX,
+            AVG: nccl.NCCL_AVG}[_check_op(op)]
 
 
 def all_reduce(tensor, op=SUM):
     """Every rank's tensor becomes op(tensor of rank 0, ..., tensor of rank N-1), in place."""
+    _check_op(op)
     _all_reduce_array(_array(tensor, "all_reduce"), op)
     tensor._version.bump("all_reduce")          # an in-place change: a graph that saved it must know
     return tensor

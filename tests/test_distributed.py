@@ -184,3 +184,25 @@ def command_of(pid):
             return f.read().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+def test_bad_inputs_are_one_clear_error_naming_the_collective():
+    with pytest.raises(dist.DistributedError, match="all_reduce: op must be one of .* got 'mean'"):
+        dist.all_reduce(minigrad.ones(2), op="mean")
+    with pytest.raises(dist.DistributedError, match=r"all_gather: tensor_list has 2 entries for 1 ranks"):
+        dist.all_gather([minigrad.ones(2), minigrad.ones(2)], minigrad.ones(2))
+    strided = minigrad.ones(2, 4).transpose(0, 1)                            # a view: shape (4, 2)
+    with pytest.raises(dist.DistributedError, match=r"broadcast: expected a contiguous, writable tensor, .*\(4, 2\)"):
+        dist.broadcast(strided)
+
+
+def test_one_process_without_init_is_a_world_of_one():
+    t = minigrad.tensor([1.0, 2.0])
+    assert dist.rank() == 0 and dist.world_size() == 1
+    np.testing.assert_array_equal(dist.all_reduce(t).data, [1.0, 2.0])
+    out = [minigrad.zeros(2)]
+    dist.all_gather(out, t)
+    np.testing.assert_array_equal(out[0].data, [1.0, 2.0])
+    bn, sync = minigrad.nn.BatchNorm2d(3), minigrad.nn.SyncBatchNorm(3)
+    x = minigrad.randn(4, 3, 2, 2)
+    np.testing.assert_array_equal(bn(x).data, sync(x).data)                 # on one rank: BatchNorm itself
