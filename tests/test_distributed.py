@@ -206,3 +206,10 @@ def test_one_process_without_init_is_a_world_of_one():
     bn, sync = minigrad.nn.BatchNorm2d(3), minigrad.nn.SyncBatchNorm(3)
     x = minigrad.randn(4, 3, 2, 2)
     np.testing.assert_array_equal(bn(x).data, sync(x).data)                 # on one rank: BatchNorm itself
+
+
+@needs_mpi
+def test_scale_bench_prints_its_measurements_and_the_projection():
+    out = ok(mpiexec(2, "-m", "gans.scale_bench", "--repeats", "2", "--batch-size", "2")).stdout
+    assert "2 rank(s)" in out and "all-reduce of them alone" in out and "10.07 MB" in out
+    assert "projection, not a measurement" in out and "| 64 |" in out
