@@ -20,6 +20,9 @@ only against tests/fake_cupy.py's stand-in; it has not run on a GPU.)
     pip install ".[distributed]"        # mpi4py and the MPICH wheel: mpiexec comes with it
     mpiexec -n 2 python -m gans.train_dcgan --distributed
 """
+import sys
+import time
+
 import numpy as np
 
 from . import device as _device
@@ -103,8 +106,14 @@ def barrier():
 
 
 def abort(code=1):
-    """Stop every rank at once (a rank that failed must not leave the others waiting in a collective)."""
+    """Stop every rank at once (a rank that failed must not leave the others waiting in a collective).
+
+    MPI_Abort kills the job as soon as mpiexec hears of it, possibly before it has passed on what this
+    rank last wrote: flush, and give mpiexec a moment to forward it."""
     if _comm is not None and world_size() > 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        time.sleep(0.5)
         _comm.Abort(code)
     raise SystemExit(code)
 

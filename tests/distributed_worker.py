@@ -197,6 +197,27 @@ def case_nccl():
             np.testing.assert_array_equal(other.data, g)           # every rank holds the same average
 
 
+def case_one_rank_fails(data_dir, out):
+    """The DCGAN trainer whose step raises on rank 1 at step 3: rank 1 says so and aborts the job
+    (without it, rank 0 would wait in the next all-reduce for ever)."""
+    from gans import dcgan, train, train_dcgan
+
+    def build(args):
+        gan = dcgan.build(args)
+        step, calls = gan.train_step, []
+
+        def failing_step(real):
+            calls.append(1)
+            if dist.rank() == 1 and len(calls) == 3:
+                raise FloatingPointError("a bug on rank 1")
+            return step(real)
+        gan.train_step = failing_step
+        return gan
+    args = train.parse_args(train_dcgan.make_parser(), ["--distributed", "--data", data_dir, "--limit", "12",
+                                                        "--batch-size", "2", "--steps", "50", "--out", out])
+    train.run(args, build)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "nccl":                   # a pretend GPU: CuPy's stand-in, as the fake_cuda fixture does
         import fake_cupy
@@ -205,6 +226,8 @@ if __name__ == "__main__":
     name = sys.argv[1]
     if name == "dcgan":
         dcgan_steps(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
+    elif name == "one_rank_fails":
+        case_one_rank_fails(sys.argv[2], sys.argv[3])
     else:
         globals()[f"case_{name}"]()
     dist.barrier()

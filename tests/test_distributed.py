@@ -163,6 +163,17 @@ def test_a_killed_rank_stops_the_job_within_the_timeout(tmp_path, data_dir):
     assert code != 0
 
 
+@needs_mpi
+def test_a_rank_whose_step_raises_aborts_the_job_with_one_line(tmp_path, data_dir):
+    start = time.time()
+    result = mpiexec(2, os.path.join(HERE, "distributed_worker.py"), "one_rank_fails", data_dir,
+                     str(tmp_path / "run"), timeout=120)
+    assert result.returncode != 0 and time.time() - start < 60
+    lines = [x for x in result.stderr.splitlines() if x.startswith("error:")]
+    assert lines == ["error: rank 1: this rank failed (traceback above); stopping every rank"], result.stderr[-2000:]
+    assert "FloatingPointError: a bug on rank 1" in result.stderr
+
+
 def descendants(pid):
     """The processes below `pid` (mpiexec -> hydra_pmi_proxy -> the ranks), from ps."""
     table = [line.split() for line in subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True,
