@@ -30,6 +30,11 @@ SIZES = {   # name: (image size, channels, batch, width, residual blocks, discri
 
 
 def time_minigrad(size, channels, batch, width, blocks, d_layers, repeats, warmup=1):
+    return _median_time(minigrad_step(size, channels, batch, width, blocks, d_layers), repeats, warmup)
+
+
+def minigrad_step(size, channels, batch, width, blocks, d_layers):
+    """One CycleGAN iteration of minigrad, as a function of nothing (random images of the size)."""
     minigrad.manual_seed(0)
     settings = dict(channels=channels, width=width, res_blocks=blocks, d_layers=d_layers)
     generators, discriminators = cyclegan.build_networks(settings)
@@ -39,7 +44,7 @@ def time_minigrad(size, channels, batch, width, blocks, d_layers, repeats, warmu
                                     cyclegan.ImagePool(), cyclegan.ImagePool())
     rng = np.random.default_rng(0)
     a, b = (minigrad.tensor(rng.uniform(-1, 1, (batch, channels, size, size)).astype(np.float32)) for _ in "ab")
-    return _median_time(lambda: step(a, b), repeats, warmup)
+    return lambda: step(a, b)
 
 
 # ----------------------------------------------------------------------------- the same networks in PyTorch
@@ -111,6 +116,11 @@ def torch_train_step(G, F, D_A, D_B, opt_g, opt_d, lambda_cycle=10.0, lambda_ide
 
 
 def time_torch(size, channels, batch, width, blocks, d_layers, repeats, warmup=1):
+    return _median_time(torch_step(size, channels, batch, width, blocks, d_layers), repeats, warmup)
+
+
+def torch_step(size, channels, batch, width, blocks, d_layers):
+    """The same iteration in PyTorch."""
     import itertools
 
     import torch
@@ -121,7 +131,7 @@ def time_torch(size, channels, batch, width, blocks, d_layers, repeats, warmup=1
     opt_d = torch.optim.Adam(itertools.chain(D_A.parameters(), D_B.parameters()), lr=2e-4, betas=(0.5, 0.999))
     step = torch_train_step(G, F, D_A, D_B, opt_g, opt_d)
     a, b = (torch.rand(batch, channels, size, size) * 2 - 1 for _ in "ab")
-    return _median_time(lambda: step(a, b), repeats, warmup)
+    return lambda: step(a, b)
 
 
 def _median_time(fn, repeats, warmup):

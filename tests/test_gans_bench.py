@@ -10,3 +10,19 @@ def test_bench_prints_a_row_per_backend_and_batch(capsys):
     assert {bs for _, bs, _ in rows} == {2}
     assert all(seconds > 0 for _, _, seconds in rows)
     assert "ms/step" in out and "images/s" in out
+
+
+def test_bench_all_prints_the_table_for_one_row(capsys):
+    bench.main(["--all", "--rows", "dcgan-16", "--no-torch"])
+    out = capsys.readouterr().out
+    row = [line for line in out.splitlines() if line.startswith("| 28x28 DCGAN, batch 16 |")]
+    assert len(row) == 1, out
+    ms, gflops, peak = (float(x) for x in row[0].split("|")[2:5])
+    assert ms > 0 and gflops > 0 and peak > 0
+    assert "matmul rate before / after" in out
+
+
+def test_bench_all_refuses_an_unknown_row_in_one_line():
+    import pytest
+    with pytest.raises(SystemExit, match=r"^error: --rows nope: unknown; choose from dcgan-16, "):
+        bench.main(["--all", "--rows", "nope"])
