@@ -61,14 +61,26 @@ def check_conv_transpose2d(case, data):
     assert_close(cpu.conv_transpose2d(x, w, b, *args), ref.conv_transpose2d(x, w, b, *args), dt)
 
 
+@contextlib.contextmanager
+def conv_path(mode):
+    """The convolutions' path inside the block (2 planes, 1 direct, -1 im2col + GEMM, 0 by shape); restored after."""
+    old = _cpu.set_direct(mode)
+    try:
+        yield
+    finally:
+        _cpu.set_direct(old)
+
+
 @given(case=conv_cases())
 def test_conv2d_and_weight_grad_match_reference(gemm, case):
-    check_conv2d_and_weight_grad(case)
+    with conv_path(-1):                         # im2col + GEMM: the shapes drawn here would mostly go to planes
+        check_conv2d_and_weight_grad(case)
 
 
 @given(case=conv_cases(), data=st.data())
 def test_conv_transpose2d_matches_reference(gemm, case, data):
-    check_conv_transpose2d(case, data)
+    with conv_path(-1):
+        check_conv_transpose2d(case, data)
 
 
 @given(case=conv_cases(extra=9), budget=st.integers(1, 200), data=st.data())
@@ -77,20 +89,11 @@ def test_conv_row_bands_match_reference(case, budget, data):
     # rows at a time (a 256x256 VGG layer in real use); budgets below one output row give one-row bands.
     old = cpu._extension().set_column_budget(budget)
     try:
-        check_conv2d_and_weight_grad(case)
-        check_conv_transpose2d(case, data)
+        with conv_path(-1):
+            check_conv2d_and_weight_grad(case)
+            check_conv_transpose2d(case, data)
     finally:
         cpu._extension().set_column_budget(old)
-
-
-@contextlib.contextmanager
-def conv_path(mode):
-    """The convolutions' path inside the block (1 direct, -1 im2col + GEMM, 0 by shape); restored after."""
-    old = _cpu.set_direct(mode)
-    try:
-        yield
-    finally:
-        _cpu.set_direct(old)
 
 
 @given(case=conv_cases(channels=40, outputs=40, batch=11), data=st.data())
@@ -103,12 +106,24 @@ def test_direct_convolutions_match_reference(case, data):
         check_conv_transpose2d(case, data)
 
 
+@given(case=conv_cases(outputs=4, batch=3), data=st.data())
+def test_plane_convolutions_match_reference(case, data):
+    # conv_planes.cpp forced on every geometry, with 1-4 output channels (where it is used by shape) and
+    # batches of 1-3 (so conv2d splits one sample's rows into bands for the threads).
+    with conv_path(2):
+        check_conv2d_and_weight_grad(case)
+        check_conv_transpose2d(case, data)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("N,C,O,H,direct", [(16, 64, 128, 14, (True, True, True)),    # DCGAN-like: direct
-                                            (2, 64, 128, 7, (False,) * 3),           # batch of 2: im2col
-                                            (16, 1, 64, 12, (False,) * 3),           # 1 channel: im2col
-                                            (8, 32, 16, 8, (False, True, False))])   # 4x4 output: few tiles
-def test_default_path_by_shape_matches_reference(dtype, N, C, O, H, direct, rng):
+@pytest.mark.parametrize("N,C,O,H,paths", [(16, 64, 128, 14, ("direct",) * 3),          # DCGAN-like: direct
+                                           (2, 64, 128, 7, ("im2col",) * 3),            # batch of 2: im2col
+                                           (16, 1, 64, 12, ("im2col",) * 3),            # 1 channel: im2col
+                                           (8, 32, 16, 8, ("im2col", "direct", "im2col")),  # 4x4 output: few tiles
+                                           (8, 16, 1, 32, ("planes", "direct", "direct")),  # to 1 channel
+                                           (8, 16, 3, 32, ("direct",) * 3),             # to RGB, batch 8
+                                           (1, 64, 3, 16, ("planes",) * 3)])            # to RGB, batch 1
+def test_default_path_by_shape_matches_reference(dtype, N, C, O, H, paths, rng):
     # By shape (the default mode): which path each of the three products takes, and that it is right.
     x, w = randn(rng, (N, C, H, H), dtype), randn(rng, (O, C, 5, 5), dtype)
     geom = (2, 2), (2, 2), (1, 1)
@@ -116,8 +131,8 @@ def test_default_path_by_shape_matches_reference(dtype, N, C, O, H, direct, rng)
     with conv_path(0):
         y = ref.conv2d(x, w, None, *geom)
         L, f64 = y.shape[2] * y.shape[3], dtype == np.float64
-        assert (_cpu.direct_pays("conv2d", N, C, O, L, f64), _cpu.direct_pays("conv_transpose2d", N, C, O, H * H, f64),
-                _cpu.direct_pays("conv2d_weight", N, C, O, L, f64)) == direct
+        assert (_cpu.conv_path("conv2d", N, C, O, L, 25, f64), _cpu.conv_path("conv_transpose2d", N, C, O, H * H, 25, f64),
+                _cpu.conv_path("conv2d_weight", N, C, O, L, 25, f64)) == paths
         assert_close(cpu.conv2d(x, w, None, *geom), y, dtype)
         assert_close(cpu.conv2d_weight(x, y, w.shape, *geom), ref.conv2d_weight(x, y, w.shape, *geom), dtype)
         assert_close(cpu.conv_transpose2d(y, w, None, *args), ref.conv_transpose2d(y, w, None, *args), dtype)

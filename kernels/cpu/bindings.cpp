@@ -278,18 +278,22 @@ PYBIND11_MODULE(_cpu, m) {
           "Cap the convolutions' column buffer at this many elements (default 2**22); returns the old cap. "
           "Bigger samples are done a band of output rows at a time.");
     m.def("set_direct", &conv_set_direct, py::arg("mode"),
-          "Convolutions: 1 always direct (conv_direct.cpp), -1 always im2col + GEMM, 0 choose by shape (default); "
-          "returns the old mode.");
-    m.def("direct_pays", [](const std::string& op, idx batch, idx in_channels, idx out_channels, idx pixels, bool float64) {
+          "Convolutions: 2 always plane by plane (conv_planes.cpp), 1 always direct (conv_direct.cpp), "
+          "-1 always im2col + GEMM, 0 choose by shape (default); returns the old mode.");
+    m.def("conv_path", [](const std::string& op, idx batch, idx in_channels, idx out_channels, idx pixels, idx taps,
+                          bool float64) {
         require(op == "conv2d" || op == "conv_transpose2d" || op == "conv2d_weight",
-                "direct_pays: op must be conv2d, conv_transpose2d or conv2d_weight, got " + op);
+                "conv_path: op must be conv2d, conv_transpose2d or conv2d_weight, got " + op);
         ConvPass pass = op == "conv2d" ? ConvPass::forward : op == "conv_transpose2d" ? ConvPass::transpose : ConvPass::weight;
-        return float64 ? direct_pays<double>(pass, batch, in_channels, out_channels, pixels)
-                       : direct_pays<float>(pass, batch, in_channels, out_channels, pixels);
+        bool planes = float64 ? planes_pay<double>(pass, batch, in_channels, out_channels, pixels, taps)
+                              : planes_pay<float>(pass, batch, in_channels, out_channels, pixels, taps);
+        bool direct = float64 ? direct_pays<double>(pass, batch, in_channels, out_channels, pixels)
+                              : direct_pays<float>(pass, batch, in_channels, out_channels, pixels);
+        return std::string(planes ? "planes" : direct ? "direct" : "im2col");
     }, py::arg("op"), py::arg("batch"), py::arg("in_channels"), py::arg("out_channels"), py::arg("pixels"),
-          py::arg("float64") = false,
-          "Whether this convolution takes the direct path under the current mode; pixels are the output's "
-          "(conv2d, conv_transpose2d) or conv2d's output grid (conv2d_weight)");
+          py::arg("taps"), py::arg("float64") = false,
+          "The path this convolution takes under the current mode: planes, direct or im2col; pixels are the "
+          "output's (conv2d, conv_transpose2d) or conv2d's output grid (conv2d_weight), taps kh*kw");
     m.def("num_threads", &max_threads, "OpenMP threads the kernels use (1 without OpenMP)");
     m.def("set_num_threads", [](int n) {
 #ifdef _OPENMP

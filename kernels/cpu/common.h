@@ -79,13 +79,24 @@ idx conv_set_column_budget(idx elements);      // the convolutions' column-buffe
 enum class ConvPass { forward, transpose, weight };   // conv2d, conv_transpose2d, conv2d_weight
 template <typename T>
 bool direct_pays(ConvPass pass, idx batch, idx in_channels, idx out_channels, idx pixels);
-int conv_set_direct(int mode);                 // 1 always, -1 never, 0 by shape; returns the old mode
+int conv_set_direct(int mode);                 // 2 planes, 1 direct, -1 im2col + GEMM, 0 by shape; returns the old mode
 template <typename T>
 void conv2d_forward_direct(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g);
 template <typename T>
 void conv_transpose2d_forward_direct(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g);
 template <typename T>
 void conv2d_weight_grad_direct(const T* x, const T* gy, T* gw, idx N, idx O, const ConvGeom& g);
+
+// ---- and plane by plane, for very few output channels (conv_planes.cpp), when planes_pay says so.
+constexpr idx PLANES_MAX_OUT = 4;             // "very few": at most this many (conv2d's O)
+template <typename T>
+bool planes_pay(ConvPass pass, idx batch, idx in_channels, idx out_channels, idx pixels, idx taps);
+template <typename T>
+void conv2d_forward_planes(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g);
+template <typename T>
+void conv_transpose2d_forward_planes(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g);
+template <typename T>
+void conv2d_weight_grad_planes(const T* x, const T* gy, T* gw, idx N, idx O, const ConvGeom& g);
 
 // ---- batch norm (batch_norm.cpp): x viewed as (N, C, S).
 template <typename T>

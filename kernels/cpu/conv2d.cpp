@@ -154,6 +154,7 @@ static void scatter_bias(const T* src, idx ld, const T* bias, idx n0, idx S, idx
 
 template <typename T>
 void conv2d_forward(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g) {
+    if (planes_pay<T>(ConvPass::forward, N, g.C, O, g.L(), g.kh * g.kw)) return conv2d_forward_planes(x, w, bias, y, N, O, g);
     if (direct_pays<T>(ConvPass::forward, N, g.C, O, g.L())) return conv2d_forward_direct(x, w, bias, y, N, O, g);
     idx K = g.K(), L = g.L();
     idx cols = chunk_columns(N, g, K);
@@ -174,6 +175,8 @@ void conv2d_forward(const T* x, const T* w, const T* bias, T* y, idx N, idx O, c
 // Here g describes the OUTPUT image (C, Ho, Wo) and the column grid is x's (H, W); x is (N, O, H, W).
 template <typename T>
 void conv_transpose2d_forward(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g) {
+    if (planes_pay<T>(ConvPass::transpose, N, g.C, O, g.H * g.W, g.kh * g.kw))
+        return conv_transpose2d_forward_planes(x, w, bias, y, N, O, g);
     if (direct_pays<T>(ConvPass::transpose, N, g.C, O, g.H * g.W)) return conv_transpose2d_forward_direct(x, w, bias, y, N, O, g);
     idx K = g.K(), L = g.L(), plane = g.H * g.W;
     idx cols = chunk_columns(N, g, K);
@@ -204,6 +207,7 @@ void conv_transpose2d_forward(const T* x, const T* w, const T* bias, T* y, idx N
 
 template <typename T>
 void conv2d_weight_grad(const T* x, const T* gy, T* gw, idx N, idx O, const ConvGeom& g) {
+    if (planes_pay<T>(ConvPass::weight, N, g.C, O, g.L(), g.kh * g.kw)) return conv2d_weight_grad_planes(x, gy, gw, N, O, g);
     if (direct_pays<T>(ConvPass::weight, N, g.C, O, g.L())) return conv2d_weight_grad_direct(x, gy, gw, N, O, g);
     idx K = g.K(), L = g.L();
     std::fill(gw, gw + O * K, T(0));                                            // also the answer when N == 0

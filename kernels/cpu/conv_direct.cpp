@@ -26,7 +26,8 @@
 // When it pays (direct_pays): the batch fills the MR broadcast rows and both channel counts fill most of a
 // vector, so a batch of 1 (style transfer, CycleGAN) or a 1- or 3-channel image stays on im2col + GEMM;
 // and the tiles are neither too few per weight block nor, for the weight gradient, too short or too long
-// (measured on the 64x64 DCGAN's layers, see direct_pays).
+// (measured on the 64x64 DCGAN's layers, see direct_pays). Layers to 1-4 channels only need the input
+// channels to fill a vector (see direct_pays); conv_planes.cpp takes those the direct path refuses.
 // Tested against the reference in tests/test_kernels_cpu.py with the choice forced both ways (set_direct).
 #include "common.h"
 #include "simd.h"
@@ -35,19 +36,30 @@
 #include <cstring>
 #include <vector>
 
-static int direct_mode = 0;          // 0: decide by shape (direct_pays); 1: always direct; -1: never
+static int direct_mode = 0;          // 0: decide by shape; 1: always direct; -1: never; 2: always planes
 
 int conv_set_direct(int mode) {
     int old = direct_mode;
-    direct_mode = mode > 0 ? 1 : (mode < 0 ? -1 : 0);
+    direct_mode = mode >= 2 ? 2 : (mode > 0 ? 1 : (mode < 0 ? -1 : 0));
     return old;
 }
 
+int conv_direct_mode() { return direct_mode; }
+
 template <typename T>
 bool direct_pays(ConvPass pass, idx batch, idx in_channels, idx out_channels, idx pixels) {
-    if (direct_mode != 0) return direct_mode > 0;
+    if (direct_mode != 0) return direct_mode == 1;
     constexpr idx MR = Tile<T>::MR, NR = Tile<T>::NR;
-    if (batch < MR || in_channels < NR / 2 || out_channels < NR / 2) return false;
+    // A layer to 1-4 channels (thin) is left to the GEMM by neither rule below: the GEMM pads its O rows
+    // to 8 and copies 49x the image for it. Here the vector runs over the input channels instead (the
+    // transpose's image channels, the weight gradient's C), so only those must fill it: a 32 -> 1 channel
+    // 7x7 layer at 16x16, batch 8, took 0.8 / 0.1 / 0.3 ms for conv2d / transpose / weight gradient against
+    // im2col's 3.4 / 3.5 / 6.9 ms. The batch's rule still holds for conv2d and the transpose, and conv2d
+    // to one channel goes to conv_planes.cpp (CycleGAN's 16 -> 1 at 32x32, batch 8: 1.0 ms against 2.1).
+    bool thin = out_channels <= PLANES_MAX_OUT;
+    if (in_channels < NR / 2 || (!thin && out_channels < NR / 2)) return false;
+    if (thin && pass == ConvPass::forward && out_channels == 1) return false;
+    if (batch < MR && !(thin && pass == ConvPass::weight)) return false;
     if (pass == ConvPass::weight) {
         // pixels = the grid's: a tile's reduction is at most pixels * batch steps. At 256 the tiles are
         // too short for their scattered stores (64x64 DCGAN, 1024 -> 512 at 4x4: 49 ms against 39);
