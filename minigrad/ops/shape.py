@@ -244,20 +244,55 @@ def pad(input, pad, mode="constant", value=0):
 
 
 def _reflect_pad(a, widths):
-    # Reflection is a gather: output position j along a dim reads input position idx[j] (for n = 4,
-    # widths (2, 2): idx = 2 1 | 0 1 2 3 | 2 1). Indexing with idx is differentiable, and its backward
-    # adds the gradients of the repeated positions together.
-    out = a
     for d, (lo, hi) in enumerate(widths):
-        if lo == 0 and hi == 0:
-            continue
-        n = a.shape[d]
-        if lo >= n or hi >= n:
-            raise ValueError(f"pad: reflect padding ({lo}, {hi}) of dim {d} must be smaller than its size {n} "
-                             f"(input shape {a.shape})")
-        idx = np.concatenate([np.arange(lo, 0, -1), np.arange(n), np.arange(n - 2, n - 2 - hi, -1)])
-        out = out[(slice(None),) * d + (idx,)]
-    return out
+        if lo >= a.shape[d] or hi >= a.shape[d]:
+            raise ValueError(f"pad: reflect padding ({lo}, {hi}) of dim {d} must be smaller than its size "
+                             f"{a.shape[d]} (input shape {a.shape})")
+    if not any(lo or hi for lo, hi in widths):
+        return a
+    return ReflectPad.apply(a, tuple(widths))
+
+
+# Reflection along a dim of size n with widths (lo, hi) reads input position lo - j for output j < lo,
+# j - lo inside, and n - 2 - k for output lo + n + k: for n = 4, widths (2, 2), the output reads
+# 2 1 | 0 1 2 3 | 2 1. Its adjoint (the backward) folds the border back: the inside plus, mirrored,
+# each border onto the positions it was read from. The two are each other's adjoints, so each one's
+# backward is the other, and padding can be differentiated twice. (As a gather, a[idx], the backward
+# was NumPy's np.add.at: 20 ms per CycleGAN 256x256 feature map, against about 1 ms for these slices.)
+class ReflectPad(Function):
+    @staticmethod
+    def forward(ctx, a, widths):
+        ctx.widths = widths
+        return np.pad(a.data, widths, mode="reflect")
+
+    @staticmethod
+    def backward(ctx, grad):
+        return ReflectPadAdjoint.apply(grad, ctx.widths), None
+
+
+class ReflectPadAdjoint(Function):
+    @staticmethod
+    def forward(ctx, grad, widths):
+        ctx.widths = widths
+        g = grad.data
+        for d, (lo, hi) in enumerate(widths):
+            if not (lo or hi):
+                continue
+            n = g.shape[d] - lo - hi
+
+            def part(start, stop, step=1):                   # g[..., start:stop:step, ...] along dim d
+                return (slice(None),) * d + (slice(start, stop, step),)
+            folded = g[part(lo, lo + n)].copy()
+            if lo:
+                folded[part(1, lo + 1)] += g[part(lo - 1, None, -1)]           # g[lo-1], ..., g[0]
+            if hi:
+                folded[part(n - 1 - hi, n - 1)] += g[part(lo + n + hi - 1, lo + n - 1, -1)]   # g[last], ..., g[lo+n]
+            g = folded
+        return g
+
+    @staticmethod
+    def backward(ctx, grad):
+        return ReflectPad.apply(grad, ctx.widths), None
 
 
 # ----------------------------------------------------------------------------- copies (clone, dtype casts)
