@@ -116,6 +116,25 @@ def test_plane_convolutions_match_reference(case, data):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("N,stride,bias", [(1, (1, 1), True), (3, (2, 1), False)])
+def test_pixel_tiles_with_channel_blocks_match_reference(dtype, N, stride, bias, rng):
+    # Batches under 8 at horizontal stride 1 take tiles of 8 pixels of an output row (conv_direct.cpp);
+    # 200 channels x 3x3 taps overflow one ~192 KB block of packed weights, so the sum over channels runs
+    # in two blocks, the second adding onto the first. The drawn cases above never have that many.
+    x, w = randn(rng, (N, 200, 6, 11), dtype), randn(rng, (40, 200, 3, 3), dtype)
+    b = randn(rng, (40,), dtype) if bias else None
+    for mode in (0, 1):
+        with conv_path(mode):
+            y = ref.conv2d(x, w, b, stride, (1, 1), (1, 1))
+            assert_close(cpu.conv2d(x, w, b, stride, (1, 1), (1, 1)), y, dtype)
+            gy = randn(rng, (N, 200, 6, 11), dtype)             # the transpose at stride 1: 200 -> 40 channels
+            wt = randn(rng, (200, 40, 3, 3), dtype)
+            bt = randn(rng, (40,), dtype) if bias else None
+            args = (1, 1), (1, 1), (0, 0), (1, 1)
+            assert_close(cpu.conv_transpose2d(gy, wt, bt, *args), ref.conv_transpose2d(gy, wt, bt, *args), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("N,C,O,H,paths", [(16, 64, 128, 14, ("direct",) * 3),          # DCGAN-like: direct
                                            (2, 64, 128, 7, ("im2col",) * 3),            # batch of 2: im2col
                                            (16, 1, 64, 12, ("im2col",) * 3),            # 1 channel: im2col

@@ -87,6 +87,14 @@ void conv_transpose2d_forward_direct(const T* x, const T* w, const T* bias, T* y
 template <typename T>
 void conv2d_weight_grad_direct(const T* x, const T* gy, T* gw, idx N, idx O, const ConvGeom& g);
 
+// The direct path for batches under MR: tiles of MR pixels of an output row (conv_direct.cpp).
+template <typename T>
+bool pixel_tiles_pay(ConvPass pass, idx batch, idx O, const ConvGeom& g);
+template <typename T>
+void conv2d_forward_pixel_tiles(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g);
+template <typename T>
+void conv_transpose2d_forward_pixel_tiles(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g);
+
 // ---- and plane by plane, for very few output channels (conv_planes.cpp), when planes_pay says so.
 constexpr idx PLANES_MAX_OUT = 4;             // "very few": at most this many (conv2d's O)
 template <typename T>

@@ -155,6 +155,7 @@ static void scatter_bias(const T* src, idx ld, const T* bias, idx n0, idx S, idx
 template <typename T>
 void conv2d_forward(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g) {
     if (planes_pay<T>(ConvPass::forward, N, g.C, O, g.L(), g.kh * g.kw)) return conv2d_forward_planes(x, w, bias, y, N, O, g);
+    if (pixel_tiles_pay<T>(ConvPass::forward, N, O, g)) return conv2d_forward_pixel_tiles(x, w, bias, y, N, O, g);
     if (direct_pays<T>(ConvPass::forward, N, g.C, O, g.L())) return conv2d_forward_direct(x, w, bias, y, N, O, g);
     idx K = g.K(), L = g.L();
     idx cols = chunk_columns(N, g, K);
@@ -177,6 +178,7 @@ template <typename T>
 void conv_transpose2d_forward(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g) {
     if (planes_pay<T>(ConvPass::transpose, N, g.C, O, g.H * g.W, g.kh * g.kw))
         return conv_transpose2d_forward_planes(x, w, bias, y, N, O, g);
+    if (pixel_tiles_pay<T>(ConvPass::transpose, N, O, g)) return conv_transpose2d_forward_pixel_tiles(x, w, bias, y, N, O, g);
     if (direct_pays<T>(ConvPass::transpose, N, g.C, O, g.H * g.W)) return conv_transpose2d_forward_direct(x, w, bias, y, N, O, g);
     idx K = g.K(), L = g.L(), plane = g.H * g.W;
     idx cols = chunk_columns(N, g, K);

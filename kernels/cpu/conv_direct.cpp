@@ -125,8 +125,9 @@ static void to_pixel_major(const T* x, idx N, idx C, idx P, idx Cp, T* out) {
 
 // w (O, C, taps) -> (Op/NR, taps, C, NR) when the vector runs over O (conv2d), or (Cp/NR, taps, O, NR) when it
 // runs over C (conv_transpose2d): for each tap, the reduction channel's NR-wide rows one after the other.
+// flip_taps: tap t of each pack holds the kernel's tap taps-1-t (the transpose as a convolution, below).
 template <typename T>
-static void pack_weight(const T* w, idx O, idx C, idx taps, bool vector_over_c, T* out) {
+static void pack_weight(const T* w, idx O, idx C, idx taps, bool vector_over_c, T* out, bool flip_taps = false) {
     constexpr idx NR = Tile<T>::NR;
     idx V = vector_over_c ? C : O, R = vector_over_c ? O : C, blocks = round_up(V, NR) / NR;
 #pragma omp parallel for collapse(2) schedule(static)
@@ -137,7 +138,7 @@ static void pack_weight(const T* w, idx O, idx C, idx taps, bool vector_over_c, 
                 for (idx l = 0; l < NR; ++l) {
                     idx v = vb * NR + l;
                     idx o = vector_over_c ? r : v, c = vector_over_c ? v : r;
-                    dst[l] = v < V ? w[(o * C + c) * taps + t] : T(0);
+                    dst[l] = v < V ? w[(o * C + c) * taps + (flip_taps ? taps - 1 - t : t)] : T(0);
                 }
             }
 }
@@ -246,10 +247,111 @@ void conv2d_weight_grad_direct(const T* x, const T* gy, T* gw, idx N, idx O, con
     }
 }
 
+// ---- batches under MR (style transfer, CycleGAN at full size: batch 1): tiles of MR pixels of one output row
+//
+// With too few samples to fill the MR broadcast rows, the rows are MR neighbouring pixels of one output row
+// instead. Each sample is laid out (H, C, Wp): per image row, the channels one after the other, each a row
+// zero-padded to Wp columns, so the MR values a run step broadcasts, x[ih, c, iw .. iw+MR), sit side by side
+// (stride 1 only) and the next channel is Wp further; the horizontal padding is real zeros, which the tile
+// multiplies (few: 2 of 66 columns on a 64-wide image). Kernel rows outside the image are skipped.
+// The transpose at stride 1 is this convolution with the kernel flipped and its channels swapped:
+// y[c, h, w] = sum_{o,i,j} w[o, c, i, j] x[o, h + ph - i*dh, w + pw - j*dw], a conv2d of x with the weight
+// w'[c, o, kh-1-i, kw-1-j] and padding dh*(kh-1) - ph (likewise along w).
+
+template <typename T>
+static bool transpose_as_conv(const ConvGeom& g) {
+    idx ph = g.dh * (g.kh - 1) - g.ph, pw = g.dw * (g.kw - 1) - g.pw;
+    return g.sh == 1 && g.sw == 1 && ph >= 0 && pw >= 0 && g.H == g.Ho + 2 * ph - g.dh * (g.kh - 1) &&
+           g.W == g.Wo + 2 * pw - g.dw * (g.kw - 1);
+}
+
+template <typename T>
+bool pixel_tiles_pay(ConvPass pass, idx batch, idx O, const ConvGeom& g) {
+    constexpr idx MR = Tile<T>::MR, NR = Tile<T>::NR;
+    if (conv_direct_mode() < 0 || conv_direct_mode() == 2 || batch >= MR) return false;
+    bool fits = pass == ConvPass::forward ? g.sw == 1 : pass == ConvPass::transpose && transpose_as_conv<T>(g);
+    if (!fits || conv_direct_mode() == 1) return fits;
+    // By shape: the vector (conv2d's O, the transpose's C) mostly filled, enough channels per run, and
+    // output rows of at least MR pixels (measured on VGG19's and CycleGAN's batch-1 layers, see README).
+    idx vec = pass == ConvPass::forward ? O : g.C, red = pass == ConvPass::forward ? g.C : O;
+    idx row = pass == ConvPass::forward ? g.Wo : g.W;
+    return vec >= NR && red >= 16 && row >= MR;
+}
+
+// wp: the weights packed (Op/NR, taps, C, NR), by pack_weight.
+template <typename T>
+static void forward_pixel_tiles(const T* x, const Buffer<T>& wp, const T* bias, T* y, idx N, idx O, const ConvGeom& g) {
+    constexpr idx MR = Tile<T>::MR, NR = Tile<T>::NR;
+    idx C = g.C, taps = g.kh * g.kw, Op = round_up(O, NR), row_tiles = (g.Wo + MR - 1) / MR;
+    idx Wp = std::max(g.W + 2 * g.pw, row_tiles * MR + g.dw * (g.kw - 1));   // the last tile's reads stay inside
+    Buffer<T> xb(g.H * C * Wp);
+    for (idx n = 0; n < N; ++n) {
+#pragma omp parallel for collapse(2) schedule(static)
+        for (idx ih = 0; ih < g.H; ++ih)
+            for (idx c = 0; c < C; ++c) {
+                T* dst = xb.get() + (ih * C + c) * Wp;
+                std::fill(dst, dst + g.pw, T(0));
+                std::memcpy(dst + g.pw, x + ((n * C + c) * g.H + ih) * g.W, g.W * sizeof(T));
+                std::fill(dst + g.pw + g.W, dst + Wp, T(0));
+            }
+        // Channels in blocks whose packed weights, taps * block * NR values, stay in L2 (~192 KB): with all
+        // 512 channels of a 3x3 layer at once (590 KB) the tiles ran at 90 GFLOP/s instead of ~150.
+        idx blocks = (taps * C * NR * idx(sizeof(T)) + (192 << 10) - 1) / (192 << 10), block = (C + blocks - 1) / blocks;
+        for (idx c0 = 0; c0 < C; c0 += block) {
+            idx len = std::min(block, C - c0);
+#pragma omp parallel
+            {
+                std::vector<Run<T>> runs(taps);
+                alignas(64) T tile[MR * NR];
+#pragma omp for collapse(3) schedule(static)
+                for (idx ob = 0; ob < Op / NR; ++ob)          // out-channel block outer: its packed weights stay in cache
+                    for (idx oh = 0; oh < g.Ho; ++oh)
+                        for (idx t0 = 0; t0 < row_tiles; ++t0) {
+                            idx ow0 = t0 * MR, n_runs = 0;
+                            for (idx i = 0; i < g.kh; ++i) {
+                                idx ih = oh * g.sh - g.ph + i * g.dh;
+                                if (ih < 0 || ih >= g.H) continue;
+                                for (idx j = 0; j < g.kw; ++j) // padded column ow + j*dw is input column ow - pw + j*dw
+                                    runs[n_runs++] = {xb.get() + (ih * C + c0) * Wp + ow0 + j * g.dw,
+                                                      wp.get() + ((ob * taps + i * g.kw + j) * C + c0) * NR, len};
+                            }
+                            run_tile(runs.data(), n_runs, 0, Wp, NR, tile);
+                            idx rows = std::min(MR, g.Wo - ow0), cols = std::min(NR, O - ob * NR);
+                            T* out = y + ((n * O + ob * NR) * g.Ho + oh) * g.Wo + ow0;
+                            for (idx l = 0; l < cols; ++l) {    // the first block writes (+ bias), later ones add
+                                T* o = out + l * g.Ho * g.Wo;
+                                T b = c0 > 0 ? T(0) : (bias ? bias[ob * NR + l] : T(0));
+                                for (idx m = 0; m < rows; ++m) o[m] = (c0 > 0 ? o[m] : T(0)) + tile[m * NR + l] + b;
+                            }
+                        }
+            }
+        }
+    }
+}
+
+template <typename T>
+void conv2d_forward_pixel_tiles(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g) {
+    Buffer<T> wp(round_up(O, Tile<T>::NR) * g.kh * g.kw * g.C);
+    pack_weight(w, O, g.C, g.kh * g.kw, false, wp.get());
+    forward_pixel_tiles(x, wp, bias, y, N, O, g);
+}
+
+// g describes the transpose's OUTPUT image (C, H, W); x is (N, O, Ho, Wo). See transpose_as_conv.
+template <typename T>
+void conv_transpose2d_forward_pixel_tiles(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g) {
+    Buffer<T> wp(round_up(g.C, Tile<T>::NR) * g.kh * g.kw * O);  // w'[c, o, t] = w[o, c, taps-1-t], packed
+    pack_weight(w, O, g.C, g.kh * g.kw, true, wp.get(), true);
+    ConvGeom conv{O, g.Ho, g.Wo, g.kh, g.kw, g.H, g.W, 1, 1, g.dh * (g.kh - 1) - g.ph, g.dw * (g.kw - 1) - g.pw, g.dh, g.dw};
+    forward_pixel_tiles(x, wp, bias, y, N, g.C, conv);
+}
+
 #define INSTANTIATE(T)                                                                                          \
     template bool direct_pays<T>(ConvPass, idx, idx, idx, idx);                                                              \
     template void conv2d_forward_direct<T>(const T*, const T*, const T*, T*, idx, idx, const ConvGeom&);         \
     template void conv_transpose2d_forward_direct<T>(const T*, const T*, const T*, T*, idx, idx, const ConvGeom&); \
-    template void conv2d_weight_grad_direct<T>(const T*, const T*, T*, idx, idx, const ConvGeom&);
+    template void conv2d_weight_grad_direct<T>(const T*, const T*, T*, idx, idx, const ConvGeom&);             \
+    template bool pixel_tiles_pay<T>(ConvPass, idx, idx, const ConvGeom&);                                      \
+    template void conv2d_forward_pixel_tiles<T>(const T*, const T*, const T*, T*, idx, idx, const ConvGeom&);    \
+    template void conv_transpose2d_forward_pixel_tiles<T>(const T*, const T*, const T*, T*, idx, idx, const ConvGeom&);
 INSTANTIATE(float)
 INSTANTIATE(double)
