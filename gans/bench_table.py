@@ -5,8 +5,8 @@ threads nor caches touch the other's numbers and each process's peak memory (ru_
 The two take turns: `rounds` bursts each, alternating, every burst's first step untimed (see bench.py
 for why); the figure is the median over the timed steps. GFLOP/s counts the multiply-adds of the
 convolutions and matrix products that pass through `kernels/` during one minigrad step (forward and
-backward), and is given for both frameworks from that count. Rows without a PyTorch twin yet show
-minigrad alone.
+backward), and is given for both frameworks from that count. The PyTorch twins: bench.py (28x28
+DCGAN), bench_twins.py (64x64 DCGAN, cGAN), cyclegan_bench.py, style_bench.py.
 
     python -m gans.bench --all                     every row
     python -m gans.bench --all --rows dcgan-16     one row (names: --list)
@@ -21,7 +21,7 @@ import numpy as np
 import kernels
 import minigrad
 
-from . import bench, cyclegan_bench, style_bench, vgg
+from . import bench, bench_twins, cyclegan_bench, style_bench, vgg
 
 CYCLEGAN = cyclegan_bench.SIZES
 
@@ -31,6 +31,16 @@ CYCLEGAN = cyclegan_bench.SIZES
 def dcgan(batch):
     return dict(label=f"28x28 DCGAN, batch {batch}", minigrad=lambda: bench.minigrad_step(batch),
                 torch=lambda: bench.torch_step(batch), rounds=5, burst=3)
+
+
+def dcgan64(batch):
+    return dict(label=f"64x64 DCGAN, batch {batch}", minigrad=lambda: bench_twins.minigrad_dcgan64(batch),
+                torch=lambda: bench_twins.torch_dcgan64(batch), rounds=3 if batch >= 64 else 5, burst=2 if batch >= 64 else 3)
+
+
+def conditional(batch):
+    return dict(label=f"cGAN (28x28), batch {batch}", minigrad=lambda: bench_twins.minigrad_cgan(batch),
+                torch=lambda: bench_twins.torch_cgan(batch), rounds=5, burst=3)
 
 
 def cyclegan(size):
@@ -53,6 +63,7 @@ def style(size):
 
 
 ROWS = {"dcgan-16": dcgan(16), "dcgan-64": dcgan(64), "dcgan-128": dcgan(128),
+        "dcgan64-16": dcgan64(16), "dcgan64-64": dcgan64(64), "cgan-16": conditional(16),
         "cyclegan-demo": cyclegan("demo"), "cyclegan-full": cyclegan("full"),
         "style-256": style(256), "style-400": style(400)}
 
@@ -175,8 +186,8 @@ def main(rows=None, with_torch=True):
         lines.append("| " + " | ".join(cells) + " |")
         print(f"  {name}: done", flush=True)
     after = matmul_rate()
-    print(f"\n| model and batch | minigrad ms | minigrad GFLOP/s | minigrad peak MiB | PyTorch ms | PyTorch GFLOP/s "
-          f"| PyTorch peak MiB | minigrad / PyTorch |\n| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("\n| model and batch | minigrad ms | minigrad GFLOP/s | minigrad peak MiB | PyTorch ms | PyTorch GFLOP/s "
+          "| PyTorch peak MiB | minigrad / PyTorch |\n| --- | --- | --- | --- | --- | --- | --- | --- |")
     print("\n".join(lines))
     print(f"\nmatmul rate before / after: {before:.0f} / {after:.0f} GFLOP/s"
           + (f"; PyTorch {threads} threads" if with_torch else ""))

@@ -1,4 +1,6 @@
 """gans.bench runs end to end (tiny batch, one timed step) and prints its table."""
+import numpy as np
+
 from gans import bench
 
 
@@ -26,3 +28,22 @@ def test_bench_all_refuses_an_unknown_row_in_one_line():
     import pytest
     with pytest.raises(SystemExit, match=r"^error: --rows nope: unknown; choose from dcgan-16, "):
         bench.main(["--all", "--rows", "nope"])
+
+
+def test_the_new_rows_run_a_minigrad_step():
+    from gans import bench_twins
+    for build in (bench_twins.minigrad_dcgan64, bench_twins.minigrad_cgan):
+        metrics = build(2)()
+        assert np.isfinite(float(metrics["loss_d"].item())) and np.isfinite(float(metrics["loss_g"]))
+
+
+def test_the_pytorch_twins_have_the_same_networks():
+    # Same parameter shapes, layer by layer in order, as the minigrad models they time against.
+    import pytest
+    pytest.importorskip("torch")
+    from gans import bench_twins, cgan, dcgan64
+    nets = {"dcgan64": ((dcgan64.Generator(128, 3, 64), dcgan64.Discriminator(3, 64)), bench_twins.torch_dcgan64_nets()),
+            "cgan": ((cgan.ConditionalGenerator(100), cgan.ConditionalDiscriminator()), bench_twins.torch_cgan_nets())}
+    for name, (ours, theirs) in nets.items():
+        for a, b in zip(ours, theirs):
+            assert sorted(tuple(p.shape) for p in a.parameters()) == sorted(tuple(p.shape) for p in b.parameters()), name
