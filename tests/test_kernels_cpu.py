@@ -135,23 +135,27 @@ def test_pixel_tiles_with_channel_blocks_match_reference(dtype, N, stride, bias,
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("N,C,O,H,paths", [(16, 64, 128, 14, ("direct",) * 3),          # DCGAN-like: direct
-                                           (2, 64, 128, 7, ("im2col",) * 3),            # batch of 2: im2col
-                                           (16, 1, 64, 12, ("im2col",) * 3),            # 1 channel: im2col
-                                           (8, 32, 16, 8, ("im2col", "direct", "im2col")),  # 4x4 output: few tiles
-                                           (8, 16, 1, 32, ("planes", "direct", "direct")),  # to 1 channel
-                                           (8, 16, 3, 32, ("direct",) * 3),             # to RGB, batch 8
-                                           (1, 64, 3, 16, ("planes",) * 3)])            # to RGB, batch 1
-def test_default_path_by_shape_matches_reference(dtype, N, C, O, H, paths, rng):
+@pytest.mark.parametrize("N,C,O,H,stride,paths", [
+    (16, 64, 128, 14, 2, ("direct",) * 3),                  # DCGAN-like: tiles of 8 samples
+    (2, 64, 128, 7, 2, ("im2col",) * 3),                    # batch of 2, stride 2: im2col
+    (2, 64, 128, 9, 1, ("pixels", "pixels", "im2col")),     # batch of 2, stride 1: tiles of 8 pixels
+    (16, 1, 64, 12, 2, ("im2col",) * 3),                    # 1 channel: im2col
+    (8, 32, 16, 8, 2, ("im2col", "direct", "im2col")),      # 4x4 output: few tiles
+    (8, 16, 1, 32, 2, ("planes", "direct", "direct")),      # to 1 channel
+    (8, 16, 3, 32, 2, ("direct",) * 3),                     # to RGB, batch 8
+    (1, 64, 3, 16, 2, ("planes",) * 3)])                    # to RGB, batch 1
+def test_default_path_by_shape_matches_reference(dtype, N, C, O, H, stride, paths, rng):
     # By shape (the default mode): which path each of the three products takes, and that it is right.
     x, w = randn(rng, (N, C, H, H), dtype), randn(rng, (O, C, 5, 5), dtype)
-    geom = (2, 2), (2, 2), (1, 1)
-    args = (2, 2), (2, 2), (1, 1), (1, 1)
+    geom = (stride, stride), (2, 2), (1, 1)
     with conv_path(0):
         y = ref.conv2d(x, w, None, *geom)
-        L, f64 = y.shape[2] * y.shape[3], dtype == np.float64
-        assert (_cpu.conv_path("conv2d", N, C, O, L, 25, f64), _cpu.conv_path("conv_transpose2d", N, C, O, H * H, 25, f64),
-                _cpu.conv_path("conv2d_weight", N, C, O, L, 25, f64)) == paths
+        op = (H + 4 - 5) % stride, (H + 4 - 5) % stride    # the output padding that gives x's size back
+        args = geom[0], geom[1], op, geom[2]
+        f64 = dtype == np.float64
+        assert (_cpu.conv_path("conv2d", x.shape, w.shape, *geom, (0, 0), f64),
+                _cpu.conv_path("conv_transpose2d", y.shape, w.shape, *geom, op, f64),
+                _cpu.conv_path("conv2d_weight", x.shape, w.shape, *geom, (0, 0), f64)) == paths
         assert_close(cpu.conv2d(x, w, None, *geom), y, dtype)
         assert_close(cpu.conv2d_weight(x, y, w.shape, *geom), ref.conv2d_weight(x, y, w.shape, *geom), dtype)
         assert_close(cpu.conv_transpose2d(y, w, None, *args), ref.conv_transpose2d(y, w, None, *args), dtype)

@@ -280,20 +280,39 @@ PYBIND11_MODULE(_cpu, m) {
     m.def("set_direct", &conv_set_direct, py::arg("mode"),
           "Convolutions: 2 always plane by plane (conv_planes.cpp), 1 always direct (conv_direct.cpp), "
           "-1 always im2col + GEMM, 0 choose by shape (default); returns the old mode.");
-    m.def("conv_path", [](const std::string& op, idx batch, idx in_channels, idx out_channels, idx pixels, idx taps,
-                          bool float64) {
+    m.def("conv_path", [](const std::string& op, std::array<idx, 4> x_shape, std::array<idx, 4> w_shape, Pair stride,
+                          Pair padding, Pair dilation, Pair output_padding, bool float64) {
         require(op == "conv2d" || op == "conv_transpose2d" || op == "conv2d_weight",
                 "conv_path: op must be conv2d, conv_transpose2d or conv2d_weight, got " + op);
         ConvPass pass = op == "conv2d" ? ConvPass::forward : op == "conv_transpose2d" ? ConvPass::transpose : ConvPass::weight;
-        bool planes = float64 ? planes_pay<double>(pass, batch, in_channels, out_channels, pixels, taps)
-                              : planes_pay<float>(pass, batch, in_channels, out_channels, pixels, taps);
-        bool direct = float64 ? direct_pays<double>(pass, batch, in_channels, out_channels, pixels)
-                              : direct_pays<float>(pass, batch, in_channels, out_channels, pixels);
-        return std::string(planes ? "planes" : direct ? "direct" : "im2col");
-    }, py::arg("op"), py::arg("batch"), py::arg("in_channels"), py::arg("out_channels"), py::arg("pixels"),
-          py::arg("taps"), py::arg("float64") = false,
-          "The path this convolution takes under the current mode: planes, direct or im2col; pixels are the "
-          "output's (conv2d, conv_transpose2d) or conv2d's output grid (conv2d_weight), taps kh*kw");
+        auto [N, xc, H, W] = x_shape;
+        auto [O, C, kh, kw] = w_shape;
+        // The geometry exactly as conv2d / conv_transpose2d / conv2d_weight above build it.
+        ConvGeom g{C, H, W, kh, kw, 0, 0, stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1]};
+        if (pass == ConvPass::transpose) {
+            require(xc == O, "conv_path: conv_transpose2d's x has O channels");
+            g.Ho = H, g.Wo = W;
+            g.H = (H - 1) * g.sh - 2 * g.ph + g.dh * (kh - 1) + output_padding[0] + 1;
+            g.W = (W - 1) * g.sw - 2 * g.pw + g.dw * (kw - 1) + output_padding[1] + 1;
+        } else {
+            require(xc == C, "conv_path: x has C channels");
+            g.Ho = (H + 2 * g.ph - g.dh * (kh - 1) - 1) / g.sh + 1;
+            g.Wo = (W + 2 * g.pw - g.dw * (kw - 1) - 1) / g.sw + 1;
+        }
+        idx pixels = pass == ConvPass::transpose ? g.H * g.W : g.L(), taps = kh * kw;
+        auto choose = [&](auto zero) {
+            using T = decltype(zero);
+            if (planes_pay<T>(pass, N, C, O, pixels, taps)) return "planes";
+            if (pass != ConvPass::weight && pixel_tiles_pay<T>(pass, N, O, g)) return "pixels";
+            if (direct_pays<T>(pass, N, C, O, pixels)) return "direct";
+            return "im2col";
+        };
+        return std::string(float64 ? choose(0.0) : choose(0.0f));
+    }, py::arg("op"), py::arg("x_shape"), py::arg("weight_shape"), py::arg("stride"), py::arg("padding"),
+          py::arg("dilation") = Pair{1, 1}, py::arg("output_padding") = Pair{0, 0}, py::arg("float64") = false,
+          "The path this convolution takes under the current mode: planes (conv_planes.cpp), pixels or direct "
+          "(conv_direct.cpp: tiles of 8 pixels or of 8 samples) or im2col (conv2d.cpp). x_shape is the op's x "
+          "(conv2d_weight's too); weight_shape (O, C, kh, kw)");
     m.def("num_threads", &max_threads, "OpenMP threads the kernels use (1 without OpenMP)");
     m.def("set_num_threads", [](int n) {
 #ifdef _OPENMP
