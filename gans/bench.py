@@ -146,17 +146,17 @@ def main(argv=None):
     p.add_argument("--backends", default=",".join(kernels.BACKENDS),
                    help="kernel backends to time, those of them available here (default: all)")
     p.add_argument("--no-torch", action="store_true")
-    p.add_argument("--all", action="store_true", help="every model's step in one table (gans/bench_table.py)")
+    p.add_argument("--all", action="store_true", help="every model's step in one table (gans/table_bench.py)")
     p.add_argument("--rows", default=None, help="with --all: only these rows, comma-separated (see --list)")
     p.add_argument("--list", action="store_true", help="the row names of --all")
     args = p.parse_args(argv)
     if args.all or args.list:
-        from . import bench_table
+        from . import table_bench
         if args.list:
-            print("\n".join(f"{name}: {row['label']}" for name, row in bench_table.ROWS.items()))
+            print("\n".join(f"{name}: {row['label']}" for name, row in table_bench.ROWS.items()))
             return None
         with_torch = not args.no_torch and importlib.util.find_spec("torch") is not None
-        return bench_table.main(args.rows.split(",") if args.rows else None, with_torch)
+        return table_bench.main(args.rows.split(",") if args.rows else None, with_torch)
     sizes = [int(s) for s in args.batch_sizes.split(",")]
     runners = {}                                          # (name, batch) -> a function timing a burst
     for backend in available_backends(args.backends.split(",")):

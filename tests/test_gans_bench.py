@@ -31,8 +31,8 @@ def test_bench_all_refuses_an_unknown_row_in_one_line():
 
 
 def test_the_new_rows_run_a_minigrad_step():
-    from gans import bench_twins
-    for build in (bench_twins.minigrad_dcgan64, bench_twins.minigrad_cgan):
+    from gans import step_bench
+    for build in (step_bench.minigrad_dcgan64, step_bench.minigrad_cgan):
         metrics = build(2)()
         assert np.isfinite(float(metrics["loss_d"].item())) and np.isfinite(float(metrics["loss_g"]))
 
@@ -41,9 +41,9 @@ def test_the_pytorch_twins_have_the_same_networks():
     # Same parameter shapes, layer by layer in order, as the minigrad models they time against.
     import pytest
     pytest.importorskip("torch")
-    from gans import bench_twins, cgan, dcgan64
-    nets = {"dcgan64": ((dcgan64.Generator(128, 3, 64), dcgan64.Discriminator(3, 64)), bench_twins.torch_dcgan64_nets()),
-            "cgan": ((cgan.ConditionalGenerator(100), cgan.ConditionalDiscriminator()), bench_twins.torch_cgan_nets())}
+    from gans import cgan, dcgan64, step_bench
+    nets = {"dcgan64": ((dcgan64.Generator(128, 3, 64), dcgan64.Discriminator(3, 64)), step_bench.torch_dcgan64_nets()),
+            "cgan": ((cgan.ConditionalGenerator(100), cgan.ConditionalDiscriminator()), step_bench.torch_cgan_nets())}
     for name, (ours, theirs) in nets.items():
         for a, b in zip(ours, theirs):
             assert sorted(tuple(p.shape) for p in a.parameters()) == sorted(tuple(p.shape) for p in b.parameters()), name

@@ -6,7 +6,7 @@ The two take turns: `rounds` bursts each, alternating, every burst's first step 
 for why); the figure is the median over the timed steps. GFLOP/s counts the multiply-adds of the
 convolutions and matrix products that pass through `kernels/` during one minigrad step (forward and
 backward), and is given for both frameworks from that count. The PyTorch twins: bench.py (28x28
-DCGAN), bench_twins.py (64x64 DCGAN, cGAN), cyclegan_bench.py, style_bench.py.
+DCGAN), step_bench.py (64x64 DCGAN, cGAN), cyclegan_bench.py, style_bench.py.
 
     python -m gans.bench --all                     every row
     python -m gans.bench --all --rows dcgan-16     one row (names: --list)
@@ -21,7 +21,7 @@ import numpy as np
 import kernels
 import minigrad
 
-from . import bench, bench_twins, cyclegan_bench, style_bench, vgg
+from . import bench, cyclegan_bench, step_bench, style_bench, vgg
 
 CYCLEGAN = cyclegan_bench.SIZES
 
@@ -34,13 +34,13 @@ def dcgan(batch):
 
 
 def dcgan64(batch):
-    return dict(label=f"64x64 DCGAN, batch {batch}", minigrad=lambda: bench_twins.minigrad_dcgan64(batch),
-                torch=lambda: bench_twins.torch_dcgan64(batch), rounds=3 if batch >= 64 else 5, burst=2 if batch >= 64 else 3)
+    return dict(label=f"64x64 DCGAN, batch {batch}", minigrad=lambda: step_bench.minigrad_dcgan64(batch),
+                torch=lambda: step_bench.torch_dcgan64(batch), rounds=3 if batch >= 64 else 5, burst=2 if batch >= 64 else 3)
 
 
 def conditional(batch):
-    return dict(label=f"cGAN (28x28), batch {batch}", minigrad=lambda: bench_twins.minigrad_cgan(batch),
-                torch=lambda: bench_twins.torch_cgan(batch), rounds=5, burst=3)
+    return dict(label=f"cGAN (28x28), batch {batch}", minigrad=lambda: step_bench.minigrad_cgan(batch),
+                torch=lambda: step_bench.torch_cgan(batch), rounds=5, burst=3)
 
 
 def cyclegan(size):
