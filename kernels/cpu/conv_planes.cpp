@@ -54,6 +54,22 @@ static inline void axpy_row(T wv, const T* __restrict src, idx sw, idx lo, idx h
     }
 }
 
+// Calls f(t, ih, offw, lo, hi) for every kernel tap t = i*kw + j of output row oh whose input row
+// ih = oh*sh - ph + i*dh is inside the image; output columns [lo, hi) are those whose input column
+// ow*sw + offw is inside too.
+template <typename F>
+static inline void for_each_tap(const ConvGeom& g, idx oh, F f) {
+    for (idx i = 0; i < g.kh; ++i) {
+        idx ih = oh * g.sh - g.ph + i * g.dh;
+        if (ih < 0 || ih >= g.H) continue;                    // a padding row
+        for (idx j = 0; j < g.kw; ++j) {
+            idx offw = j * g.dw - g.pw, lo, hi;
+            valid_range(offw, g.sw, g.W, g.Wo, lo, hi);
+            f(i * g.kw + j, ih, offw, lo, hi);
+        }
+    }
+}
+
 template <typename T>
 void conv2d_forward_planes(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g) {
     idx plane = g.H * g.W, L = g.L(), taps = g.kh * g.kw;
@@ -72,15 +88,9 @@ void conv2d_forward_planes(const T* x, const T* w, const T* bias, T* y, idx N, i
                     for (idx c = 0; c < g.C; ++c) {
                         const T* img = x + (n * g.C + c) * plane;
                         const T* wk = w + (o * g.C + c) * taps;
-                        for (idx i = 0; i < g.kh; ++i) {
-                            idx ih = oh * g.sh - g.ph + i * g.dh;
-                            if (ih < 0 || ih >= g.H) continue;         // a padding row
-                            for (idx j = 0; j < g.kw; ++j) {
-                                idx offw = j * g.dw - g.pw, lo, hi;
-                                valid_range(offw, g.sw, g.W, g.Wo, lo, hi);
-                                axpy_row(wk[i * g.kw + j], img + ih * g.W + offw, g.sw, lo, hi, acc);
-                            }
-                        }
+                        for_each_tap(g, oh, [&](idx t, idx ih, idx offw, idx lo, idx hi) {
+                            axpy_row(wk[t], img + ih * g.W + offw, g.sw, lo, hi, acc);
+                        });
                     }
                 }
             }
@@ -99,23 +109,17 @@ void conv_transpose2d_forward_planes(const T* x, const T* w, const T* bias, T* y
                 const T* xs = x + (n * O + o) * L;
                 const T* wk = w + (o * g.C + c) * taps;
                 for (idx oh = 0; oh < g.Ho; ++oh)
-                    for (idx i = 0; i < g.kh; ++i) {
-                        idx ih = oh * g.sh - g.ph + i * g.dh;
-                        if (ih < 0 || ih >= g.H) continue;
-                        for (idx j = 0; j < g.kw; ++j) {
-                            idx offw = j * g.dw - g.pw, lo, hi;
-                            valid_range(offw, g.sw, g.W, g.Wo, lo, hi);
-                            T wv = wk[i * g.kw + j];
-                            const T* src = xs + oh * g.Wo;
-                            T* dst = img + ih * g.W + offw;          // dst[ow*sw] is y[ih, ow*sw + offw]
-                            if (g.sw == 1) {
+                    for_each_tap(g, oh, [&](idx t, idx ih, idx offw, idx lo, idx hi) {
+                        T wv = wk[t];
+                        const T* src = xs + oh * g.Wo;
+                        T* dst = img + ih * g.W + offw;              // dst[ow*sw] is y[ih, ow*sw + offw]
+                        if (g.sw == 1) {
 #pragma omp simd
-                                for (idx ow = lo; ow < hi; ++ow) dst[ow] += wv * src[ow];
-                            } else {
-                                for (idx ow = lo; ow < hi; ++ow) dst[ow * g.sw] += wv * src[ow];
-                            }
+                            for (idx ow = lo; ow < hi; ++ow) dst[ow] += wv * src[ow];
+                        } else {
+                            for (idx ow = lo; ow < hi; ++ow) dst[ow * g.sw] += wv * src[ow];
                         }
-                    }
+                    });
             }
         }
 }
@@ -132,23 +136,17 @@ void conv2d_weight_grad_planes(const T* x, const T* gy, T* gw, idx N, idx O, con
                 const T* gys = gy + (n * O + o) * L;
                 for (idx oh = 0; oh < g.Ho; ++oh) {
                     const T* grow = gys + oh * g.Wo;
-                    for (idx i = 0; i < g.kh; ++i) {
-                        idx ih = oh * g.sh - g.ph + i * g.dh;
-                        if (ih < 0 || ih >= g.H) continue;
-                        for (idx j = 0; j < g.kw; ++j) {
-                            idx offw = j * g.dw - g.pw, lo, hi;
-                            valid_range(offw, g.sw, g.W, g.Wo, lo, hi);
-                            const T* src = img + ih * g.W + offw;
-                            T s = T(0);
-                            if (g.sw == 1) {
+                    for_each_tap(g, oh, [&](idx t, idx ih, idx offw, idx lo, idx hi) {
+                        const T* src = img + ih * g.W + offw;
+                        T s = T(0);
+                        if (g.sw == 1) {
 #pragma omp simd reduction(+ : s)
-                                for (idx ow = lo; ow < hi; ++ow) s += grow[ow] * src[ow];
-                            } else {
-                                for (idx ow = lo; ow < hi; ++ow) s += grow[ow] * src[ow * g.sw];
-                            }
-                            acc[i * g.kw + j] += s;
+                            for (idx ow = lo; ow < hi; ++ow) s += grow[ow] * src[ow];
+                        } else {
+                            for (idx ow = lo; ow < hi; ++ow) s += grow[ow] * src[ow * g.sw];
                         }
-                    }
+                        acc[t] += s;
+                    });
                 }
             }
             std::copy(acc.begin(), acc.end(), gw + (o * g.C + c) * taps);
