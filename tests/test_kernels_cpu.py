@@ -356,9 +356,11 @@ def test_the_raw_extension_rejects_bad_shapes_instead_of_crashing(rng):
                               (1, 1), (0, 0), (0, 0), (1, 1))
 
 
+@pytest.mark.parametrize("mode", [1, 2])
 @given(config=configs(max_size=5), with_bias=st.booleans())
-def test_gradcheck_through_the_direct_path(config, with_bias):
-    # minigrad's conv ops with the C++ backend and conv_direct.cpp forced: first derivatives of conv2d and
+def test_gradcheck_through_the_direct_and_plane_paths(mode, config, with_bias):
+    # minigrad's conv ops with the C++ backend and conv_direct.cpp (mode 1: tiles of samples, or of pixels
+    # for batches under 8) or conv_planes.cpp (mode 2) forced: first derivatives of conv2d and
     # conv_transpose2d (their backward passes are conv_transpose2d and conv2d_weight), then second ones.
     N, C, O, size, kernel, stride, padding, dilation, output_padding, seed = config
     assume(conv2d_fits(size, kernel, padding, dilation))
@@ -369,7 +371,7 @@ def test_gradcheck_through_the_direct_path(config, with_bias):
     previous = kernels.backend()
     kernels.set_backend("cpp")
     try:
-        with conv_path(1):
+        with conv_path(mode):
             conv = lambda x, w, b: conv2d(x, w, b if with_bias else None, stride, padding, dilation)  # noqa: E731
             convt = lambda x, w, b: conv_transpose2d(x, w, b if with_bias else None, stride,  # noqa: E731
                                                      padding, output_padding, 1, dilation)
