@@ -34,6 +34,10 @@ Conventions for every kernel:
     batch_norm_backward(grad_y, x, gamma, mean, invstd, training, needs) -> (grad_x, grad_gamma, grad_beta)
     leaky_relu(x, negative_slope) -> y = x if x > 0 else negative_slope * x
     leaky_relu_backward(grad_y, x, negative_slope) -> grad_x = grad_y * (1 if x > 0 else negative_slope)
+    max_pool2d(x, kernel_size, stride, padding) -> (y, index)
+        x (N, C, H, W) -> y (N, C, Ho, Wo), the maximum of each kh x kw window (padding never wins), and
+        index (N, C, Ho, Wo) int64, its position h*W + w in x: the first on ties, a NaN over any number
+        (kernels/reference/pool.py). Its backward (a scatter of the gradient to index) is minigrad's.
     matmul(a, b) -> a @ b, NumPy's matmul rules (the product under minigrad's matmul op and nn.Linear).
         Its own kernel so that, on the C++ backend, every heavy product of a training step runs on one
         thread pool (see kernels/cpu/__init__.py, matmul).
@@ -46,7 +50,7 @@ import sys
 
 OWNER = "minigrad"   # minigrad checks this to tell this package from another distribution's `kernels`
 NAMES = ("conv2d", "conv_transpose2d", "conv2d_weight", "batch_norm", "batch_norm_backward",
-         "leaky_relu", "leaky_relu_backward", "matmul", "adam_step")
+         "leaky_relu", "leaky_relu_backward", "max_pool2d", "matmul", "adam_step")
 BACKENDS = ("numpy", "cpp", "cuda")
 
 _active = None       # the backend module in use, chosen on first use
@@ -132,6 +136,10 @@ def leaky_relu(x, negative_slope):
 
 def leaky_relu_backward(grad_y, x, negative_slope):
     return _for(x).leaky_relu_backward(grad_y, x, negative_slope)
+
+
+def max_pool2d(x, kernel_size, stride, padding):
+    return _for(x).max_pool2d(x, kernel_size, stride, padding)
 
 
 def matmul(a, b):

@@ -69,3 +69,16 @@ def batch_norm_backward_shapes(grad_y, x, gamma, mean, invstd, needs):
     if len(needs) != 3:
         raise ValueError(f"batch_norm_backward: needs must be 3 bools (x, gamma, beta), got {needs}")
     return needs
+
+
+def pool_geometry(x, kernel_size, stride, padding):
+    """max_pool2d's (kernel, stride, padding) as pairs, checked against x (N, C, H, W)."""
+    ndim("max_pool2d", "x", x, 4, "(N, C, H, W)")
+    kernel, stride, padding = (pair("max_pool2d", "kernel_size", kernel_size, 1), pair("max_pool2d", "stride", stride, 1),
+                               pair("max_pool2d", "padding", padding, 0))
+    if any(2 * p > k for p, k in zip(padding, kernel)):
+        raise ValueError(f"max_pool2d: padding {padding} must be at most half of kernel_size {kernel}")
+    if any(n + 2 * p < k for n, p, k in zip(x.shape[2:], padding, kernel)):
+        raise ValueError(f"max_pool2d: kernel_size {kernel} is larger than the padded input (input {x.shape}, "
+                         f"padding {padding})")
+    return kernel, stride, padding

@@ -382,6 +382,32 @@ def test_gradcheck_through_the_direct_and_plane_paths(mode, config, with_bias):
         kernels.set_backend(previous)
 
 
+@given(N=st.integers(1, 2), C=st.integers(1, 3), H=st.integers(1, 9), W=st.integers(1, 9),
+       kernel=st.tuples(st.integers(1, 4), st.integers(1, 4)), stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+       data=st.data(), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16))
+def test_max_pool2d_equals_reference_exactly(N, C, H, W, kernel, stride, data, dtype, seed):
+    padding = tuple(data.draw(st.integers(0, k // 2)) for k in kernel)
+    assume(H + 2 * padding[0] >= kernel[0] and W + 2 * padding[1] >= kernel[1])
+    rng = np.random.default_rng(seed)
+    x = randn(rng, (N, C, H, W), dtype).round(1)                 # rounded: ties, which the first tap wins
+    x.flat[::7] = np.nan                                         # a NaN wins its window
+    y, index = cpu.max_pool2d(x, kernel, stride, padding)
+    y_ref, index_ref = ref.max_pool2d(x, kernel, stride, padding)
+    assert y.dtype == dtype and index.dtype == np.int64
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(index, index_ref)
+
+
+def test_max_pool2d_refuses_bad_geometry_in_one_line(rng):
+    x = randn(rng, (1, 2, 4, 4), np.float32)
+    with pytest.raises(ValueError, match=r"max_pool2d: padding \(2, 2\) must be at most half of kernel_size \(2, 2\)"):
+        cpu.max_pool2d(x, 2, 2, 2)
+    with pytest.raises(ValueError, match=r"max_pool2d: kernel_size \(5, 5\) is larger than the padded input"):
+        cpu.max_pool2d(x, 5, 1, 0)
+    with pytest.raises(ValueError, match=r"max_pool2d: x must be 4-D"):
+        cpu.max_pool2d(x[0], 2, 2, 0)
+
+
 def adam_states(rng, shape, dtype, amsgrad):
     param = randn(rng, shape, dtype)
     moments = [np.zeros(shape, dtype) for _ in range(3 if amsgrad else 2)]

@@ -75,6 +75,11 @@ def _gpu():
     return cupy
 
 
+def _poison(dtype):
+    """What an unwritten buffer holds: NaN, or for integer buffers (max_pool2d's index) -7."""
+    return np.nan if np.dtype(dtype).kind == "f" else -7
+
+
 @pytest.fixture(params=["emulated", "gpu"])
 def backend(request, monkeypatch):
     """(kernels, to_device, to_host): the launcher on emulated kernels, or on the GPU; outputs poisoned."""
@@ -83,11 +88,11 @@ def backend(request, monkeypatch):
             monkeypatch.setitem(cuda._modules, source, module)
         monkeypatch.setattr(cuda, "xp", np)
         monkeypatch.setattr(cuda, "MAX_BLOCKS", 3)              # few blocks: the grid-stride loops go round
-        monkeypatch.setattr(cuda, "_empty", lambda shape, dtype: np.full(shape, np.nan, dtype))
+        monkeypatch.setattr(cuda, "_empty", lambda shape, dtype: np.full(shape, _poison(dtype), dtype))
         return cuda, np.array, np.asarray
     cupy = _gpu()
     kernels = cuda.load()
-    monkeypatch.setattr(cuda, "_empty", lambda shape, dtype: cupy.full(shape, np.nan, dtype))
+    monkeypatch.setattr(cuda, "_empty", lambda shape, dtype: cupy.full(shape, _poison(dtype), dtype))
     return kernels, cupy.asarray, cupy.asnumpy
 
 
@@ -216,6 +221,23 @@ def test_leaky_relu_forward_backward_equal_reference_exactly(backend, shape, dty
     np.testing.assert_array_equal(y, ref.leaky_relu(x, slope))
     np.testing.assert_array_equal(host(k.leaky_relu_backward(dev(gy), dev(x), slope)),
                                   ref.leaky_relu_backward(gy, x, slope))
+
+
+@FIXTURE_OK
+@given(N=st.integers(1, 2), C=st.integers(1, 3), H=st.integers(1, 9), W=st.integers(1, 9),
+       kernel=st.tuples(st.integers(1, 4), st.integers(1, 4)), stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+       data=st.data(), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16))
+def test_max_pool2d_equals_reference_exactly(backend, N, C, H, W, kernel, stride, data, dtype, seed):
+    k, dev, host = backend
+    padding = tuple(data.draw(st.integers(0, kk // 2)) for kk in kernel)
+    assume(H + 2 * padding[0] >= kernel[0] and W + 2 * padding[1] >= kernel[1])
+    rng = np.random.default_rng(seed)
+    x = randn(rng, (N, C, H, W), dtype).round(1)                 # rounded: ties, which the first tap wins
+    x.flat[::7] = np.nan                                         # a NaN wins its window
+    y, index = k.max_pool2d(dev(x), kernel, stride, padding)
+    y_ref, index_ref = ref.max_pool2d(x, kernel, stride, padding)
+    np.testing.assert_array_equal(host(y), y_ref)
+    np.testing.assert_array_equal(host(index), index_ref)
 
 
 def test_bad_arguments_raise_clear_errors(backend, rng):

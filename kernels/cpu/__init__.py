@@ -163,6 +163,11 @@ def leaky_relu_backward(grad_y, x, negative_slope):
     return _extension().leaky_relu_backward(grad_y, x, float(negative_slope))
 
 
+def max_pool2d(x, kernel_size, stride, padding):
+    (x,) = _arrays("max_pool2d", x=x)
+    return _extension().max_pool2d(x, *checks.pool_geometry(x, kernel_size, stride, padding))
+
+
 def matmul(a, b):
     """a @ b: 2-D float products in the C++ GEMM, anything else (batched, 1-D, integer) in NumPy.
 

@@ -247,6 +247,29 @@ static void* capsule_pointer(const py::capsule& cap) {
     return p;
 }
 
+template <typename T>
+static std::tuple<Arr<T>, py::array_t<std::int64_t>> max_pool2d_py(const Arr<T>& x, Pair kernel, Pair stride,
+                                                                   Pair padding) {
+    require(x.ndim() == 4, "max_pool2d: expected x (N, C, H, W), got " + shape_str(x));
+    require(kernel[0] >= 1 && kernel[1] >= 1 && stride[0] >= 1 && stride[1] >= 1 && padding[0] >= 0 &&
+                padding[1] >= 0 && 2 * padding[0] <= kernel[0] && 2 * padding[1] <= kernel[1],
+            "max_pool2d: expected kernel_size, stride >= 1 and 0 <= padding <= kernel_size / 2");
+    idx N = x.shape(0), C = x.shape(1), H = x.shape(2), W = x.shape(3);
+    idx Ho = (H + 2 * padding[0] - kernel[0]) / stride[0] + 1, Wo = (W + 2 * padding[1] - kernel[1]) / stride[1] + 1;
+    require(H + 2 * padding[0] >= kernel[0] && W + 2 * padding[1] >= kernel[1],
+            "max_pool2d: the kernel is larger than the padded input " + shape_str(x));
+    Arr<T> y({N, C, Ho, Wo});
+    py::array_t<std::int64_t> index({N, C, Ho, Wo});
+    T* yp = y.mutable_data();
+    std::int64_t* ip = index.mutable_data();
+    {
+        py::gil_scoped_release nogil;
+        max_pool2d_forward<T>(x.data(), yp, ip, N * C, H, W, kernel[0], kernel[1], stride[0], stride[1], padding[0],
+                              padding[1], Ho, Wo);
+    }
+    return {y, index};
+}
+
 #define BIND_BOTH(name, fn, ...)       \
     m.def(name, &fn<float>, __VA_ARGS__); \
     m.def(name, &fn<double>, __VA_ARGS__)
@@ -265,6 +288,7 @@ PYBIND11_MODULE(_cpu, m) {
               py::arg("mean"), py::arg("invstd"), py::arg("training"), py::arg("needs"));
     BIND_BOTH("leaky_relu", leaky_relu, py::arg("x"), py::arg("negative_slope"));
     BIND_BOTH("leaky_relu_backward", leaky_relu_backward_py, py::arg("grad_y"), py::arg("x"), py::arg("negative_slope"));
+    BIND_BOTH("max_pool2d", max_pool2d_py, py::arg("x"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"));
     BIND_BOTH("adam_step", adam_step_py, py::arg("param"), py::arg("grad"), py::arg("exp_avg"), py::arg("exp_avg_sq"),
               py::arg("max_exp_avg_sq"), py::arg("step"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"),
               py::arg("eps"), py::arg("weight_decay"));

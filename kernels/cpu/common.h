@@ -106,6 +106,11 @@ void conv_transpose2d_forward_planes(const T* x, const T* w, const T* bias, T* y
 template <typename T>
 void conv2d_weight_grad_planes(const T* x, const T* gy, T* gw, idx N, idx O, const ConvGeom& g);
 
+// ---- max pooling (pool.cpp): planes = N*C images (H, W) -> (Ho, Wo) maxima and their positions h*W + w.
+template <typename T>
+void max_pool2d_forward(const T* x, T* y, std::int64_t* index, idx planes, idx H, idx W, idx kh, idx kw, idx sh,
+                        idx sw, idx ph, idx pw, idx Ho, idx Wo);
+
 // ---- batch norm (batch_norm.cpp): x viewed as (N, C, S).
 template <typename T>
 void batch_norm_forward(const T* x, const T* gamma, const T* beta, T* running_mean, T* running_var,

@@ -24,13 +24,14 @@ from .. import checks
 from ..reference.adam import adam_step as reference_adam_step
 
 __all__ = ["load", "conv2d", "conv_transpose2d", "conv2d_weight", "batch_norm", "batch_norm_backward",
-           "leaky_relu", "leaky_relu_backward", "matmul", "adam_step"]
+           "leaky_relu", "leaky_relu_backward", "max_pool2d", "matmul", "adam_step"]
 
 SOURCE_DIR = os.path.dirname(os.path.abspath(__file__))
 KERNELS = {                                   # source file -> the kernel templates it defines
     "conv2d.cu": ("im2col", "col2im", "add_channel_bias"),
     "batch_norm.cu": ("batch_norm_forward", "batch_norm_backward"),
     "leaky_relu.cu": ("leaky_relu_forward", "leaky_relu_backward"),
+    "pool.cu": ("max_pool2d_forward",),
 }
 THREADS = 256                                 # threads per block (batch_norm.cu's kThreads: a power of two)
 MAX_BLOCKS = 65535                            # grid cap; the grid-stride loops cover any size
@@ -267,6 +268,17 @@ def leaky_relu_backward(grad_y, x, negative_slope):
     _launch(_kernel("leaky_relu.cu", "leaky_relu_backward", x.dtype), x.size,
             grad_y, x, x.dtype.type(negative_slope), grad_x, x.size)
     return grad_x
+
+
+def max_pool2d(x, kernel_size, stride, padding):
+    (x,) = _arrays("max_pool2d", x=x)
+    (kh, kw), (sh, sw), (ph, pw) = checks.pool_geometry(x, kernel_size, stride, padding)
+    N, C, H, W = x.shape
+    Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+    y, index = _empty((N, C, Ho, Wo), x.dtype), _empty((N, C, Ho, Wo), np.int64)
+    _launch(_kernel("pool.cu", "max_pool2d_forward", x.dtype), y.size,
+            x, y, index, N * C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo)
+    return y, index
 
 
 def matmul(a, b):

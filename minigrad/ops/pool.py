@@ -9,7 +9,8 @@ max_pool2d and interpolate both *gather* pixels by a fixed index; the gradient o
 again, so the two Functions below make both ops twice differentiable.
 """
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+
+import kernels
 
 from ..autograd import Function
 from ..tensor import Tensor
@@ -80,27 +81,29 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0):
     return y.reshape(N, C, Ho, Wo)
 
 
-def _window_argmax(x, kernel, stride, padding, out):
-    """For every window, the flat position h*W + w in x (N, C, H, W) of its largest value: (N, C, Ho, Wo)."""
-    (kh, kw), (sh, sw), (ph, pw), (Ho, Wo) = kernel, stride, padding, out
-    N, C, H, W = x.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)  # padding never wins
-    windows = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]      # (N, C, Ho, Wo, kh, kw)
-    best = windows.reshape(N, C, Ho, Wo, kh * kw).argmax(axis=-1)                   # (N, C, Ho, Wo) place in window
-    i, j = np.divmod(best, kw)
-    rows = np.arange(Ho).reshape(Ho, 1) * sh + i - ph                     # (N, C, Ho, Wo) row in x
-    cols = np.arange(Wo) * sw + j - pw                                    # (N, C, Ho, Wo) column in x
-    return rows * W + cols
+class MaxPool(Function):
+    @staticmethod
+    def forward(ctx, x, kernel, stride, padding):
+        y, index = kernels.max_pool2d(x.data, kernel, stride, padding)   # index: h*W + w of each maximum
+        ctx.index, ctx.size = index, x.shape[2:]
+        return y
+
+    # y = x[index]:  dx = zeros with g added at index (where windows overlap, one pixel can get several)
+    @staticmethod
+    def backward(ctx, grad):
+        return ScatterPixels.apply(grad, ctx.index, ctx.size), None, None, None
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0):
     """Maximum of every kh×kw window -> (N, C, Ho, Wo); the gradient goes to the maximum's pixel.
 
-    Ho = (H + 2*padding - kh) // stride + 1; stride defaults to kernel_size.
+    Ho = (H + 2*padding - kh) // stride + 1; stride defaults to kernel_size. The maximum and where it
+    is come from the kernel layer (kernels.max_pool2d); the backward is the scatter above, whose own
+    backward is the gather, so max pooling differentiates twice.
     """
     x = as_tensor(input)
-    kernel, stride, padding, out = _pool_arguments("max_pool2d", x, kernel_size, stride, padding)
-    return GatherPixels.apply(x, _window_argmax(x.data, kernel, stride, padding, out))
+    kernel, stride, padding, _ = _pool_arguments("max_pool2d", x, kernel_size, stride, padding)
+    return MaxPool.apply(x, kernel, stride, padding)
 
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest"):
