@@ -44,6 +44,7 @@ static inline void finish_channel(idx c, double mu, double var, idx m, bool trai
 }
 
 static constexpr idx kRowBlock = 256;                  // channels per thread task on the (N, C) path
+static constexpr idx kParallelMin = 1 << 15;           // fewer elements: one thread (waking the others costs more)
 
 // Training statistics of channels [c0, c1) of x (N, C): per-channel mean and biased variance, rows swept.
 template <typename T>
@@ -70,7 +71,7 @@ template <typename T>
 static void batch_norm_forward_rows(const T* x, const T* gamma, const T* beta, T* running_mean, T* running_var,
                                     bool training, double momentum, double eps, T* y, T* mean, T* invstd,
                                     idx N, idx C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C > kParallelMin)
     for (idx c0 = 0; c0 < C; c0 += kRowBlock) {
         const idx c1 = std::min(C, c0 + kRowBlock), B = c1 - c0;
         double mu[kRowBlock], var[kRowBlock];
@@ -101,7 +102,7 @@ void batch_norm_forward(const T* x, const T* gamma, const T* beta, T* running_me
         return batch_norm_forward_rows(x, gamma, beta, running_mean, running_var, training, momentum, eps, y, mean,
                                        invstd, N, C);
     const idx m = N * S;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C * S > kParallelMin)
     for (idx c = 0; c < C; ++c) {
         double mu, var;
         if (training) {
@@ -140,7 +141,7 @@ template <typename T>
 static void batch_norm_backward_rows(const T* gy, const T* x, const T* gamma, const T* mean, const T* invstd,
                                      bool training, T* gx, T* ggamma, T* gbeta, idx N, idx C) {
     const bool need_sums = ggamma || gbeta || (gx && training);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C > kParallelMin)
     for (idx c0 = 0; c0 < C; c0 += kRowBlock) {
         const idx c1 = std::min(C, c0 + kRowBlock), B = c1 - c0;
         double sum_g[kRowBlock] = {}, sum_gxhat[kRowBlock] = {};
@@ -185,7 +186,7 @@ void batch_norm_backward(const T* gy, const T* x, const T* gamma, const T* mean,
         return batch_norm_backward_rows(gy, x, gamma, mean, invstd, training, gx, ggamma, gbeta, N, C);
     const idx m = N * S;
     const bool need_sums = ggamma || gbeta || (gx && training);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C * S > kParallelMin)
     for (idx c = 0; c < C; ++c) {
         const double mu = mean[c], inv = invstd[c];
         double sum_g = 0, sum_gxhat = 0;                        // sum g, sum g*x^
