@@ -24,7 +24,8 @@
 // micro-kernel has no ragged edges; the padded lanes are dropped when the result is laid back to NCHW.
 //
 // When it pays (direct_pays): the batch fills the MR broadcast rows and both channel counts fill most of a
-// vector, so a batch of 1 (style transfer, CycleGAN) or a 1- or 3-channel image stays on im2col + GEMM;
+// vector, so a 1- or 3-channel image stays on im2col + GEMM (batches under MR take tiles of pixels
+// instead of samples, at the end of this file, where pixel_tiles_pay says so);
 // and the tiles are neither too few per weight block nor, for the weight gradient, too short or too long
 // (measured on the 64x64 DCGAN's layers, see direct_pays). Layers to 1-4 channels only need the input
 // channels to fill a vector (see direct_pays); conv_planes.cpp takes those the direct path refuses.
@@ -258,7 +259,6 @@ void conv2d_weight_grad_direct(const T* x, const T* gy, T* gw, idx N, idx O, con
 // y[c, h, w] = sum_{o,i,j} w[o, c, i, j] x[o, h + ph - i*dh, w + pw - j*dw], a conv2d of x with the weight
 // w'[c, o, kh-1-i, kw-1-j] and padding dh*(kh-1) - ph (likewise along w).
 
-template <typename T>
 static bool transpose_as_conv(const ConvGeom& g) {
     idx ph = g.dh * (g.kh - 1) - g.ph, pw = g.dw * (g.kw - 1) - g.pw;
     return g.sh == 1 && g.sw == 1 && ph >= 0 && pw >= 0 && g.H == g.Ho + 2 * ph - g.dh * (g.kh - 1) &&
@@ -269,7 +269,7 @@ template <typename T>
 bool pixel_tiles_pay(ConvPass pass, idx batch, idx O, const ConvGeom& g) {
     constexpr idx MR = Tile<T>::MR, NR = Tile<T>::NR;
     if (conv_direct_mode() < 0 || conv_direct_mode() == 2 || batch >= MR) return false;
-    bool fits = pass == ConvPass::forward ? g.sw == 1 : pass == ConvPass::transpose && transpose_as_conv<T>(g);
+    bool fits = pass == ConvPass::forward ? g.sw == 1 : pass == ConvPass::transpose && transpose_as_conv(g);
     if (!fits || conv_direct_mode() == 1) return fits;
     // By shape: the vector (conv2d's O, the transpose's C) mostly filled, enough channels per run, and
     // output rows of at least MR pixels (measured on VGG19's and CycleGAN's batch-1 layers, see README).
