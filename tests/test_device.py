@@ -190,3 +190,24 @@ def test_optimizer_state_is_made_on_its_parameters_device_and_steps_equal_the_cp
         results[where] = [p.cpu().detach().numpy() for p in model.parameters()]
     for a, b in zip(results["cpu"], results["cuda"]):
         np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-7)
+
+
+def test_max_pool2d_on_a_cuda_tensor_equals_the_cpu_forward_and_backward(fake_cuda):
+    x = np.random.default_rng(0).standard_normal((2, 3, 6, 6))
+    a = minigrad.tensor(x, requires_grad=True)
+    b = minigrad.tensor(x).to("cuda").requires_grad_()
+    ya, yb = minigrad.nn.functional.max_pool2d(a, 2), minigrad.nn.functional.max_pool2d(b, 2)
+    ya.sum().backward(); yb.sum().backward()
+    assert yb.device.type == "cuda"
+    np.testing.assert_array_equal(yb.cpu().data, ya.data)
+    np.testing.assert_array_equal(b.grad.cpu().data, a.grad.data)
+
+
+def test_interpolate_on_a_cuda_tensor(fake_cuda):
+    x = np.random.default_rng(0).standard_normal((1, 2, 3, 3))
+    a = minigrad.tensor(x, requires_grad=True)
+    b = minigrad.tensor(x).to("cuda").requires_grad_()
+    ya, yb = minigrad.nn.functional.interpolate(a, scale_factor=2), minigrad.nn.functional.interpolate(b, scale_factor=2)
+    ya.sum().backward(); yb.sum().backward()
+    np.testing.assert_array_equal(yb.cpu().data, ya.data)
+    np.testing.assert_array_equal(b.grad.cpu().data, a.grad.data)

@@ -12,6 +12,7 @@ import numpy as np
 
 import kernels
 
+from .. import device as _device
 from ..autograd import Function
 from ..tensor import Tensor
 from .common import as_tensor
@@ -25,7 +26,8 @@ class GatherPixels(Function):
         ctx.index, ctx.size = index, x.shape[2:]
         N, C, H, W = x.shape
         flat = x.data.reshape(N, C, H * W)
-        out = np.take_along_axis(flat, index.reshape(index.shape[0], index.shape[1], -1), axis=2)   # (N, C, Ho*Wo)
+        xp = _device.array_module(flat)                                     # NumPy, or CuPy for a CUDA tensor
+        out = xp.take_along_axis(flat, index.reshape(index.shape[0], index.shape[1], -1), axis=2)   # (N, C, Ho*Wo)
         return out.reshape((N, C) + index.shape[2:])
 
     # y = x[index]:  dx = zeros with g added at index (twice where two outputs read one pixel)
@@ -41,9 +43,10 @@ class ScatterPixels(Function):
         ctx.index = index
         N, C = g.shape[:2]
         H, W = size
-        image_start = np.arange(N * C).reshape(N, C, 1, 1) * (H * W)         # where image (n, c) starts, flattened
-        positions = np.broadcast_to(image_start + index, g.shape)            # (N, C, Ho, Wo) positions in the output
-        out = np.bincount(positions.ravel(), weights=g.data.ravel(), minlength=N * C * H * W)   # adds repeats
+        xp = _device.array_module(g.data)
+        image_start = xp.arange(N * C).reshape(N, C, 1, 1) * (H * W)         # where image (n, c) starts, flattened
+        positions = xp.broadcast_to(image_start + index, g.shape)            # (N, C, Ho, Wo) positions in the output
+        out = xp.bincount(positions.ravel(), weights=g.data.ravel(), minlength=N * C * H * W)   # adds repeats
         return out.astype(g.dtype, copy=False).reshape(N, C, H, W)
 
     # a scatter-add is linear, and its adjoint is the gather: dg = grad[index]
@@ -132,4 +135,4 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest"):
     rows = np.arange(Ho) * H // Ho                                        # (Ho,) nearest input row
     cols = np.arange(Wo) * W // Wo                                        # (Wo,) nearest input column
     index = (rows.reshape(Ho, 1) * W + cols).reshape(1, 1, Ho, Wo)        # flat positions, the same for every image
-    return GatherPixels.apply(x, index)
+    return GatherPixels.apply(x, _device.asarray(index, device=x.device))  # on x's device, as the gather needs
