@@ -110,16 +110,21 @@ static void to_sample_blocks(const T* x, idx N, idx C, idx P, T* out) {
         }
 }
 
-// (N, C, P) -> (P, N, Cp): channels innermost, zeros in channels C .. Cp.
+// (N, C, P) -> (P, N, Cp): channels innermost, zeros in channels C .. Cp. With a row width W and a
+// column stride s > 1, the P = H*W pixels are placed by column phase: column w of a row goes to
+// (w % s) * ceil(W/s) + w / s of a row of s * ceil(W/s), so the columns w0, w0 + s, w0 + 2s, ... that one
+// kernel tap reads at stride s sit side by side (the weight gradient then reads a row as one run).
 template <typename T>
-static void to_pixel_major(const T* x, idx N, idx C, idx P, idx Cp, T* out) {
+static void to_pixel_major(const T* x, idx N, idx C, idx P, idx Cp, T* out, idx W = 1, idx s = 1) {
     constexpr idx B = 16;                                     // 16 x 16 blocks: both sides stay in L1
+    idx Wq = (W + s - 1) / s, Wrow = s * Wq;
 #pragma omp parallel for collapse(2) schedule(static)
     for (idx n = 0; n < N; ++n)
         for (idx p0 = 0; p0 < P; p0 += B)
             for (idx c0 = 0; c0 < Cp; c0 += B)
                 for (idx p = p0; p < std::min(P, p0 + B); ++p) {
-                    T* dst = out + (p * N + n) * Cp;
+                    idx q = s == 1 ? p : (p / W) * Wrow + (p % W % s) * Wq + p % W / s;
+                    T* dst = out + (q * N + n) * Cp;
                     for (idx c = c0; c < std::min(Cp, c0 + B); ++c) dst[c] = c < C ? x[(n * C + c) * P + p] : T(0);
                 }
 }
@@ -216,9 +221,10 @@ template <typename T>
 void conv2d_weight_grad_direct(const T* x, const T* gy, T* gw, idx N, idx O, const ConvGeom& g) {
     constexpr idx MR = Tile<T>::MR, NR = Tile<T>::NR;
     idx C = g.C, taps = g.kh * g.kw, L = g.L(), HW = g.H * g.W, Om = round_up(O, MR), Cp = round_up(C, NR);
-    Buffer<T> gt(L * N * Om), xt(HW * N * Cp);
+    idx Wq = (g.W + g.sw - 1) / g.sw, Wrow = g.sw * Wq;       // x's rows by column phase (to_pixel_major)
+    Buffer<T> gt(L * N * Om), xt(g.H * Wrow * N * Cp);
     to_pixel_major(gy, N, O, L, Om, gt.get());                // (L, N, Om): MR out-channels side by side
-    to_pixel_major(x, N, C, HW, Cp, xt.get());                // (HW, N, Cp): NR in-channels side by side
+    to_pixel_major(x, N, C, HW, Cp, xt.get(), g.W, g.sw);     // (H, Wrow, N, Cp): NR in-channels side by side
 #pragma omp parallel
     {
         std::vector<Run<T>> runs(L);
@@ -231,14 +237,14 @@ void conv2d_weight_grad_direct(const T* x, const T* gy, T* gw, idx N, idx O, con
                 for (idx om = 0; om < Om / MR; ++om) {
                     idx i = t / g.kw, j = t % g.kw, offw = j * g.dw - g.pw, lo, hi, n_runs = 0;
                     valid_range(offw, g.sw, g.W, g.Wo, lo, hi);           // output columns where tap j is inside
+                    // Input column ow*sw + offw is, by phase, at r*Wq + ow + q: consecutive ow side by side.
+                    idx r = ((offw % g.sw) + g.sw) % g.sw, q = (offw - r) / g.sw;
                     for (idx oh = 0; oh < g.Ho && hi > lo; ++oh) {
                         idx ih = oh * g.sh - g.ph + i * g.dh;
                         if (ih < 0 || ih >= g.H) continue;
-                        // stride 1: the next pixel's samples follow in both tensors, so a row is one run
-                        idx per_run = g.sw == 1 ? hi - lo : 1;
-                        for (idx ow = lo; ow < hi; ow += per_run)
-                            runs[n_runs++] = {gt.get() + ((oh * g.Wo + ow) * N) * Om + om * MR,
-                                              xt.get() + ((ih * g.W + ow * g.sw + offw) * N) * Cp + cb * NR, per_run * N};
+                        // the next pixel's samples follow in both tensors, so a row is one run
+                        runs[n_runs++] = {gt.get() + ((oh * g.Wo + lo) * N) * Om + om * MR,
+                                          xt.get() + ((ih * Wrow + r * Wq + lo + q) * N) * Cp + cb * NR, (hi - lo) * N};
                     }
                     run_tile(runs.data(), n_runs, 0, Om, Cp, tile);
                     idx rows = std::min(MR, O - om * MR), cols = std::min(NR, C - cb * NR);
