@@ -50,16 +50,30 @@ static const T* bias_ptr(const char* op, const std::optional<Arr<T>>& bias, idx 
     return bias->data();
 }
 
+// conv2d's geometry for an image (C, H, W) and a kh x kw kernel; and conv_transpose2d's, whose image is
+// its output, for an x of H x W pixels (the column grid).
+static ConvGeom conv2d_geom(idx C, idx H, idx W, idx kh, idx kw, Pair stride, Pair padding, Pair dilation) {
+    ConvGeom g{C, H, W, kh, kw, 0, 0, stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1]};
+    g.Ho = (g.H + 2 * g.ph - g.dh * (g.kh - 1) - 1) / g.sh + 1;
+    g.Wo = (g.W + 2 * g.pw - g.dw * (g.kw - 1) - 1) / g.sw + 1;
+    return g;
+}
+
+static ConvGeom transpose_geom(idx C, idx H, idx W, idx kh, idx kw, Pair stride, Pair padding, Pair output_padding,
+                               Pair dilation) {
+    ConvGeom g{C, 0, 0, kh, kw, H, W, stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1]};
+    g.H = (H - 1) * g.sh - 2 * g.ph + g.dh * (g.kh - 1) + output_padding[0] + 1;
+    g.W = (W - 1) * g.sw - 2 * g.pw + g.dw * (g.kw - 1) + output_padding[1] + 1;
+    return g;
+}
+
 template <typename T>
 static Arr<T> conv2d(const Arr<T>& x, const Arr<T>& w, const std::optional<Arr<T>>& bias, Pair stride, Pair padding,
                      Pair dilation) {
     require(x.ndim() == 4 && w.ndim() == 4 && x.shape(1) == w.shape(1),
             "conv2d: expected x (N, C, H, W) and weight (O, C, kh, kw), got x " + shape_str(x) + ", weight " + shape_str(w));
     check_pairs("conv2d", stride, padding, dilation);
-    ConvGeom g{x.shape(1), x.shape(2), x.shape(3), w.shape(2), w.shape(3), 0, 0,
-               stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1]};
-    g.Ho = (g.H + 2 * g.ph - g.dh * (g.kh - 1) - 1) / g.sh + 1;
-    g.Wo = (g.W + 2 * g.pw - g.dw * (g.kw - 1) - 1) / g.sw + 1;
+    ConvGeom g = conv2d_geom(x.shape(1), x.shape(2), x.shape(3), w.shape(2), w.shape(3), stride, padding, dilation);
     require(g.H + 2 * g.ph >= g.dh * (g.kh - 1) + 1 && g.W + 2 * g.pw >= g.dw * (g.kw - 1) + 1,
             "conv2d: the (dilated) kernel " + shape_str(w) + " is larger than the padded input " + shape_str(x));
     idx N = x.shape(0), O = w.shape(0);
@@ -83,9 +97,7 @@ static Arr<T> conv_transpose2d(const Arr<T>& x, const Arr<T>& w, const std::opti
     require(output_padding[0] >= 0 && output_padding[1] >= 0, "conv_transpose2d: output_padding must be >= 0");
     idx N = x.shape(0), O = x.shape(1), H = x.shape(2), W = x.shape(3), C = w.shape(1);
     // The image is y (C, Ho, Wo); the column grid is x's (H, W).
-    ConvGeom g{C, 0, 0, w.shape(2), w.shape(3), H, W, stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1]};
-    g.H = (H - 1) * g.sh - 2 * g.ph + g.dh * (g.kh - 1) + output_padding[0] + 1;
-    g.W = (W - 1) * g.sw - 2 * g.pw + g.dw * (g.kw - 1) + output_padding[1] + 1;
+    ConvGeom g = transpose_geom(C, H, W, w.shape(2), w.shape(3), stride, padding, output_padding, dilation);
     require(H >= 1 && W >= 1 && g.H >= 1 && g.W >= 1,
             "conv_transpose2d: non-positive output size " + std::to_string(g.H) + "x" + std::to_string(g.W) +
                 " for x " + shape_str(x) + ", weight " + shape_str(w));
@@ -311,27 +323,13 @@ PYBIND11_MODULE(_cpu, m) {
         ConvPass pass = op == "conv2d" ? ConvPass::forward : op == "conv_transpose2d" ? ConvPass::transpose : ConvPass::weight;
         auto [N, xc, H, W] = x_shape;
         auto [O, C, kh, kw] = w_shape;
-        // The geometry exactly as conv2d / conv_transpose2d / conv2d_weight above build it.
-        ConvGeom g{C, H, W, kh, kw, 0, 0, stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1]};
-        if (pass == ConvPass::transpose) {
-            require(xc == O, "conv_path: conv_transpose2d's x has O channels");
-            g.Ho = H, g.Wo = W;
-            g.H = (H - 1) * g.sh - 2 * g.ph + g.dh * (kh - 1) + output_padding[0] + 1;
-            g.W = (W - 1) * g.sw - 2 * g.pw + g.dw * (kw - 1) + output_padding[1] + 1;
-        } else {
-            require(xc == C, "conv_path: x has C channels");
-            g.Ho = (H + 2 * g.ph - g.dh * (kh - 1) - 1) / g.sh + 1;
-            g.Wo = (W + 2 * g.pw - g.dw * (kw - 1) - 1) / g.sw + 1;
-        }
-        idx pixels = pass == ConvPass::transpose ? g.H * g.W : g.L(), taps = kh * kw;
-        auto choose = [&](auto zero) {
-            using T = decltype(zero);
-            if (planes_pay<T>(pass, N, C, O, pixels, taps)) return "planes";
-            if (pass != ConvPass::weight && pixel_tiles_pay<T>(pass, N, O, g)) return "pixels";
-            if (direct_pays<T>(pass, N, C, O, pixels)) return "direct";
-            return "im2col";
-        };
-        return std::string(float64 ? choose(0.0) : choose(0.0f));
+        bool transpose = pass == ConvPass::transpose;
+        require(xc == (transpose ? O : C), "conv_path: x's channels do not match the weight " + op + " takes");
+        ConvGeom g = transpose ? transpose_geom(C, H, W, kh, kw, stride, padding, output_padding, dilation)
+                               : conv2d_geom(C, H, W, kh, kw, stride, padding, dilation);
+        ConvPath path = float64 ? conv_path<double>(pass, N, O, g) : conv_path<float>(pass, N, O, g);
+        const char* names[] = {"im2col", "direct", "pixels", "planes"};             // ConvPath's order
+        return std::string(names[int(path)]);
     }, py::arg("op"), py::arg("x_shape"), py::arg("weight_shape"), py::arg("stride"), py::arg("padding"),
           py::arg("dilation") = Pair{1, 1}, py::arg("output_padding") = Pair{0, 0}, py::arg("float64") = false,
           "The path this convolution takes under the current mode: planes (conv_planes.cpp), pixels or direct "

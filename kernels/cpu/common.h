@@ -106,6 +106,12 @@ void conv_transpose2d_forward_planes(const T* x, const T* w, const T* bias, T* y
 template <typename T>
 void conv2d_weight_grad_planes(const T* x, const T* gy, T* gw, idx N, idx O, const ConvGeom& g);
 
+// ---- which of the paths above a convolution takes (conv2d.cpp); the dispatch and kernels._cpu.conv_path
+// both ask this one function. O is conv2d's output channels; g as conv2d_forward & co. take it.
+enum class ConvPath { im2col, direct, pixels, planes };
+template <typename T>
+ConvPath conv_path(ConvPass pass, idx N, idx O, const ConvGeom& g);
+
 // ---- max pooling (pool.cpp): planes = N*C images (H, W) -> (Ho, Wo) maxima and their positions h*W + w.
 template <typename T>
 void max_pool2d_forward(const T* x, T* y, std::int64_t* index, idx planes, idx H, idx W, idx kh, idx kw, idx sh,

@@ -152,11 +152,25 @@ static void scatter_bias(const T* src, idx ld, const T* bias, idx n0, idx S, idx
         }
 }
 
+// planes (conv_planes.cpp) first, then the direct path in tiles of pixels or of samples (conv_direct.cpp),
+// else im2col + GEMM (below); each *_pay function says when its path measured faster.
+template <typename T>
+ConvPath conv_path(ConvPass pass, idx N, idx O, const ConvGeom& g) {
+    idx pixels = pass == ConvPass::transpose ? g.H * g.W : g.L();   // the output's; conv2d's grid for the weight
+    if (planes_pay<T>(pass, N, g.C, O, pixels, g.kh * g.kw)) return ConvPath::planes;
+    if (pixel_tiles_pay<T>(pass, N, O, g)) return ConvPath::pixels;
+    if (direct_pays<T>(pass, N, g.C, O, pixels)) return ConvPath::direct;
+    return ConvPath::im2col;
+}
+
 template <typename T>
 void conv2d_forward(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g) {
-    if (planes_pay<T>(ConvPass::forward, N, g.C, O, g.L(), g.kh * g.kw)) return conv2d_forward_planes(x, w, bias, y, N, O, g);
-    if (pixel_tiles_pay<T>(ConvPass::forward, N, O, g)) return conv2d_forward_pixel_tiles(x, w, bias, y, N, O, g);
-    if (direct_pays<T>(ConvPass::forward, N, g.C, O, g.L())) return conv2d_forward_direct(x, w, bias, y, N, O, g);
+    switch (conv_path<T>(ConvPass::forward, N, O, g)) {
+        case ConvPath::planes: return conv2d_forward_planes(x, w, bias, y, N, O, g);
+        case ConvPath::pixels: return conv2d_forward_pixel_tiles(x, w, bias, y, N, O, g);
+        case ConvPath::direct: return conv2d_forward_direct(x, w, bias, y, N, O, g);
+        case ConvPath::im2col: break;
+    }
     idx K = g.K(), L = g.L();
     idx cols = chunk_columns(N, g, K);
     Buffer<T> col(K * cols), out(chunk_samples(N, g, K) > 1 ? O * cols : 1);
@@ -176,10 +190,12 @@ void conv2d_forward(const T* x, const T* w, const T* bias, T* y, idx N, idx O, c
 // Here g describes the OUTPUT image (C, Ho, Wo) and the column grid is x's (H, W); x is (N, O, H, W).
 template <typename T>
 void conv_transpose2d_forward(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g) {
-    if (planes_pay<T>(ConvPass::transpose, N, g.C, O, g.H * g.W, g.kh * g.kw))
-        return conv_transpose2d_forward_planes(x, w, bias, y, N, O, g);
-    if (pixel_tiles_pay<T>(ConvPass::transpose, N, O, g)) return conv_transpose2d_forward_pixel_tiles(x, w, bias, y, N, O, g);
-    if (direct_pays<T>(ConvPass::transpose, N, g.C, O, g.H * g.W)) return conv_transpose2d_forward_direct(x, w, bias, y, N, O, g);
+    switch (conv_path<T>(ConvPass::transpose, N, O, g)) {
+        case ConvPath::planes: return conv_transpose2d_forward_planes(x, w, bias, y, N, O, g);
+        case ConvPath::pixels: return conv_transpose2d_forward_pixel_tiles(x, w, bias, y, N, O, g);
+        case ConvPath::direct: return conv_transpose2d_forward_direct(x, w, bias, y, N, O, g);
+        case ConvPath::im2col: break;
+    }
     idx K = g.K(), L = g.L(), plane = g.H * g.W;
     idx cols = chunk_columns(N, g, K);
     Buffer<T> col(K * cols), xb(chunk_samples(N, g, K) > 1 ? O * cols : 1);
@@ -209,8 +225,11 @@ void conv_transpose2d_forward(const T* x, const T* w, const T* bias, T* y, idx N
 
 template <typename T>
 void conv2d_weight_grad(const T* x, const T* gy, T* gw, idx N, idx O, const ConvGeom& g) {
-    if (planes_pay<T>(ConvPass::weight, N, g.C, O, g.L(), g.kh * g.kw)) return conv2d_weight_grad_planes(x, gy, gw, N, O, g);
-    if (direct_pays<T>(ConvPass::weight, N, g.C, O, g.L())) return conv2d_weight_grad_direct(x, gy, gw, N, O, g);
+    switch (conv_path<T>(ConvPass::weight, N, O, g)) {             // (no pixel tiles for the weight gradient)
+        case ConvPath::planes: return conv2d_weight_grad_planes(x, gy, gw, N, O, g);
+        case ConvPath::direct: return conv2d_weight_grad_direct(x, gy, gw, N, O, g);
+        case ConvPath::pixels: case ConvPath::im2col: break;
+    }
     idx K = g.K(), L = g.L();
     std::fill(gw, gw + O * K, T(0));                                            // also the answer when N == 0
     idx cols = chunk_columns(N, g, K + O);
@@ -229,6 +248,8 @@ void conv2d_weight_grad(const T* x, const T* gy, T* gw, idx N, idx O, const Conv
     });
 }
 
+template ConvPath conv_path<float>(ConvPass, idx, idx, const ConvGeom&);
+template ConvPath conv_path<double>(ConvPass, idx, idx, const ConvGeom&);
 template void conv2d_forward<float>(const float*, const float*, const float*, float*, idx, idx, const ConvGeom&);
 template void conv2d_forward<double>(const double*, const double*, const double*, double*, idx, idx, const ConvGeom&);
 template void conv_transpose2d_forward<float>(const float*, const float*, const float*, float*, idx, idx, const ConvGeom&);

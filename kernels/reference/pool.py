@@ -17,7 +17,7 @@ def max_pool2d(x, kernel_size, stride, padding):
     N, C, H, W = x.shape
     Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
-    windows = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw][:, :, :Ho, :Wo]  # (N, C, Ho, Wo, kh, kw)
+    windows = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]                  # (N, C, Ho, Wo, kh, kw)
     best = windows.reshape(N, C, Ho, Wo, kh * kw).argmax(axis=-1)                                # place in the window
     i, j = np.divmod(best, kw)
     rows = np.arange(Ho).reshape(Ho, 1) * sh + i - ph                                           # row in x

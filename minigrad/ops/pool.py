@@ -4,9 +4,10 @@
     max_pool2d   pick, in every window, the pixel holding the largest value
     interpolate  pick, for every output pixel, the nearest input pixel
 
-max_pool2d and interpolate both *gather* pixels by a fixed index; the gradient of a gather is a
-*scatter-add* of the gradient to the same index, and the gradient of that scatter is the gather
-again, so the two Functions below make both ops twice differentiable.
+max_pool2d and interpolate both *gather* pixels by a fixed index (max_pool2d's from the kernel layer,
+kernels.max_pool2d); the gradient of a gather is a *scatter-add* of the gradient to the same index,
+and the gradient of that scatter is the gather again, so GatherPixels and ScatterPixels below make
+both ops twice differentiable.
 """
 import numpy as np
 
