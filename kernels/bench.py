@@ -1,4 +1,4 @@
-"""Benchmark the kernels on the DCGAN layer shapes: python -m kernels.bench [--quick] [--gemm].
+"""Benchmark the kernels on the DCGAN layer shapes: python -m kernels.bench [--quick] [--gemm] [--products].
 
 For every layer of the 28x28 DCGAN (batch 64) and the 64x64 DCGAN (batch 16), times the forward and
 the backward kernels (median of repeats) of the NumPy reference, the C++ backend and, when it is
@@ -10,6 +10,8 @@ its other GEMM (the built-in one when SciPy's BLAS is the default, and vice vers
 Backward means every gradient a training step needs: conv2d -> input (conv_transpose2d) and weight
 (conv2d_weight); conv_transpose2d -> input (conv2d) and weight (conv2d_weight); batch norm -> x, gamma,
 beta; leaky relu -> x. FLOPs count 2 per multiply-add of the convolutions (backward = 2 x forward).
+`--products` times, instead, the bare GEMMs that im2col hands the built-in GEMM (PRODUCTS below),
+against NumPy's matmul of the same operands, in GFLOP/s.
 
 Notes (2-core AMD EPYC with AVX-512, shared with other jobs, so +-20% noise):
   * GEMM choice. Prediction: OpenBLAS (through SciPy) would beat the hand-written GEMM by ~1.5x.
@@ -27,6 +29,15 @@ Notes (2-core AMD EPYC with AVX-512, shared with other jobs, so +-20% noise):
     the 7x7 layers, 16% from 14x14 to 7x7). GF/s below counts every tap, as FLOP counters usually do,
     so a direct layer's rate can pass the matmul peak: the 7x7 layers reach ~280 by that count, ~195
     counting only the taps inside the image.
+  * Weight-gradient GEMMs (B transposed, M = 64-128 output channels, K = tens of thousands of
+    columns) ran at 40-90 GFLOP/s where the forward products ran at 120-280: packing B's transpose one
+    float at a time cost about as much as the multiply-adds, and with C as small as 64 x 48 each thread
+    packed all of B for half of C. Prediction: a register transpose of B's VL x VL blocks and splitting
+    K between the threads when C is small would bring them within 1.5x of the forward products. Result
+    (`--products`, 2 threads, the two builds back to back): 64x48x16384 38 -> 84, 128x1024x4096 149 ->
+    283, 256x2048x1024 212 -> 312, 512x4096x256 157 -> 199 GFLOP/s (NumPy's OpenBLAS 154-200); the
+    64x64 DCGAN's step at batch 16 went from 500-520 to 440 ms in one A/B, and the 28x28 DCGAN's did
+    not move beyond the noise (its weight GEMMs were already at 220).
   * Batching samples into one GEMM (conv2d.cpp) was in from the start: with 4x4..7x7 outputs a
     per-sample GEMM has only 16..49 columns and re-reads the whole weight matrix per sample.
 """
@@ -157,6 +168,36 @@ def conv_gflop(kind, x_shape, w_shape, s, p, op):
     return 2.0 * N * A * B * kh * kw * Ho * Wo / 1e9
 
 
+# (M, N, K, op(A) transposed, op(B) transposed): conv2d (W @ columns), conv_transpose2d (W^T @ x) and
+# conv2d_weight (gy @ columns^T) of the 64x64 DCGAN at batch 16 and the 28x28 one at batch 64.
+PRODUCTS = [
+    ("64x64 D 3->64 weight", 64, 48, 16384, False, True),
+    ("64x64 D 64->128 weight", 128, 1024, 4096, False, True),
+    ("64x64 D 128->256 weight", 256, 2048, 1024, False, True),
+    ("64x64 D 256->512 weight", 512, 4096, 256, False, True),
+    ("28x28 D 64->128 weight", 128, 1600, 3136, False, True),
+    ("64x64 G 128->64 transposed", 1024, 4096, 128, True, False),
+    ("64x64 D 64->128 forward", 128, 4096, 1024, False, False),
+    ("28x28 G 128->64 forward-like", 3200, 3136, 256, False, False),
+]
+
+
+def products(repeats, threads):
+    from . import _cpu
+    rng = np.random.default_rng(0)
+    print(f"the convolutions' GEMMs, float32, medians of {repeats}; {threads} C++ threads, NumPy with its own")
+    print(f"{'product':30s} {'M x N x K':>18s} {'op':>5s} {'ours GF/s':>10s} {'numpy GF/s':>11s} {'ours/numpy':>10s}")
+    for name, M, N, K, ta, tb in PRODUCTS:
+        a = rng.standard_normal((K, M) if ta else (M, K)).astype(np.float32)
+        b = rng.standard_normal((N, K) if tb else (K, N)).astype(np.float32)
+        A, B = (a.T if ta else a), (b.T if tb else b)
+        gflop = 2 * M * N * K / 1e9
+        ours = gflop / (median_ms(lambda: _cpu.gemm(a, b, ta, tb), repeats) / 1e3)
+        ref = gflop / (median_ms(lambda: A @ B, repeats) / 1e3)
+        op = ("T" if ta else "N") + ("T" if tb else "N")
+        print(f"{name:30s} {f'{M}x{N}x{K}':>18s} {op:>5s} {ours:10.1f} {ref:11.1f} {ours / ref:10.2f}")
+
+
 def matmul_gflops(repeats):
     a = np.random.default_rng(0).standard_normal((1024, 1024)).astype(np.float32)
     return 2 * 1024 ** 3 / 1e9 / (median_ms(lambda: a @ a, repeats) / 1e3)
@@ -166,6 +207,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, 28x28 layers only")
     parser.add_argument("--gemm", action="store_true", help="also time the C++ backend on SciPy's BLAS")
+    parser.add_argument("--products", action="store_true", help="time the bare GEMMs under the convolutions")
     parser.add_argument("--no-numpy", action="store_true", help="skip the (slow) NumPy reference")
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
                         help="threads for the C++ kernels and torch (BLAS threads follow OPENBLAS_NUM_THREADS)")
@@ -175,6 +217,9 @@ def main(argv=None):
     cpu = cpu_backend.load()
     from . import _cpu
     _cpu.set_num_threads(args.threads)
+    if args.products:
+        print(f"numpy float32 matmul 1024x1024: {matmul_gflops(repeats):.1f} GFLOP/s")
+        return products(repeats * 3, args.threads)
     backends = {}
     if not args.no_numpy:
         backends["numpy"] = numpy_like(reference)

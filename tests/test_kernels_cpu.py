@@ -9,7 +9,7 @@ import contextlib
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 _cpu = pytest.importorskip("kernels._cpu", reason="C++ kernels not built (pip install -e .)")
@@ -183,6 +183,28 @@ def test_gemm_matches_numpy_with_ragged_edges_and_transposes(gemm, dtype, M, N, 
             b = randn(rng, (N, K) if tb else (K, N), dtype)
             expected = (a.T if ta else a).astype(np.float64) @ (b.T if tb else b)
             assert_close(_cpu.gemm(a, b, ta, tb), expected.astype(dtype), dtype)
+
+
+@given(M=st.integers(1, 70), N=st.integers(1, 70), K=st.one_of(st.integers(1, 80), st.integers(2048, 5000)),
+       ta=st.booleans(), tb=st.booleans(), dtype=st.sampled_from(DTYPES), accumulate=st.booleans(),
+       threads=st.sampled_from([1, 2]), seed=st.integers(0, 2**16))
+@example(M=33, N=70, K=4100, ta=False, tb=True, dtype=np.float32, accumulate=True, threads=2, seed=1)  # K split
+@example(M=70, N=47, K=2049, ta=True, tb=True, dtype=np.float64, accumulate=False, threads=2, seed=2)
+def test_gemm_with_a_long_shared_dimension_matches_numpy(M, N, K, ta, tb, dtype, accumulate, threads, seed):
+    """Small C, long K: on 2 threads gemm.cpp splits K between them and adds the partial products (with
+    beta = 1, into what C held); transposed B is packed a VL x VL block at a time, ragged columns alone."""
+    rng = np.random.default_rng(seed)
+    a = randn(rng, (K, M) if ta else (M, K), dtype)
+    b = randn(rng, (N, K) if tb else (K, N), dtype)
+    c = randn(rng, (M, N), dtype) if accumulate else None
+    expected = (a.T if ta else a).astype(np.float64) @ (b.T if tb else b) + (c if accumulate else 0)
+    old = _cpu.num_threads()
+    _cpu.set_num_threads(threads)
+    try:
+        got = _cpu.gemm(a, b, ta, tb, c)
+    finally:
+        _cpu.set_num_threads(old)
+    assert_close(got, expected.astype(dtype), dtype)
 
 
 @given(m=st.integers(0, 40), k=st.integers(0, 40), n=st.integers(0, 40), dtype=st.sampled_from(DTYPES),

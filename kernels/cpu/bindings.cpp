@@ -241,16 +241,19 @@ static Arr<T> leaky_relu_backward_py(const Arr<T>& gy, const Arr<T>& x, double s
 
 // op(a) @ op(b) through the kernels' GEMM: for tests and the GEMM benchmark.
 template <typename T>
-static Arr<T> gemm_py(const Arr<T>& a, const Arr<T>& b, bool trans_a, bool trans_b) {
+static Arr<T> gemm_py(const Arr<T>& a, const Arr<T>& b, bool trans_a, bool trans_b, const std::optional<Arr<T>>& c) {
     require(a.ndim() == 2 && b.ndim() == 2, "gemm: expected 2-D arrays");
     idx M = trans_a ? a.shape(1) : a.shape(0), K = trans_a ? a.shape(0) : a.shape(1);
     idx Kb = trans_b ? b.shape(1) : b.shape(0), N = trans_b ? b.shape(0) : b.shape(1);
     require(K == Kb, "gemm: inner sizes differ: " + shape_str(a) + " and " + shape_str(b));
-    Arr<T> c({M, N});
-    T* cp = c.mutable_data();
+    require(!c || (c->ndim() == 2 && c->shape(0) == M && c->shape(1) == N),
+            "gemm: c must be the product's shape (" + std::to_string(M) + ", " + std::to_string(N) + ")");
+    Arr<T> out({M, N});
+    T* op = out.mutable_data();
+    if (c) std::copy(c->data(), c->data() + M * N, op);
     py::gil_scoped_release nogil;
-    gemm<T>(trans_a, trans_b, M, N, K, a.data(), a.shape(1), b.data(), b.shape(1), T(0), cp, N);
-    return c;
+    gemm<T>(trans_a, trans_b, M, N, K, a.data(), a.shape(1), b.data(), b.shape(1), c ? T(1) : T(0), op, N);
+    return out;
 }
 
 static void* capsule_pointer(const py::capsule& cap) {
@@ -304,7 +307,8 @@ PYBIND11_MODULE(_cpu, m) {
     BIND_BOTH("adam_step", adam_step_py, py::arg("param"), py::arg("grad"), py::arg("exp_avg"), py::arg("exp_avg_sq"),
               py::arg("max_exp_avg_sq"), py::arg("step"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"),
               py::arg("eps"), py::arg("weight_decay"));
-    BIND_BOTH("gemm", gemm_py, py::arg("a"), py::arg("b"), py::arg("trans_a") = false, py::arg("trans_b") = false);
+    BIND_BOTH("gemm", gemm_py, py::arg("a"), py::arg("b"), py::arg("trans_a") = false, py::arg("trans_b") = false,
+              py::arg("c") = py::none());      // op(a) @ op(b), plus c when given (the GEMM's beta = 1)
     m.def("set_blas", [](const py::object& s, const py::object& d) {
         if (s.is_none() || d.is_none()) return gemm_set_blas(nullptr, nullptr);
         gemm_set_blas(capsule_pointer(s.cast<py::capsule>()), capsule_pointer(d.cast<py::capsule>()));

@@ -30,6 +30,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 // Packs op(A)[r0:r0+mc, k0:k0+kc] into MR-row panels: panel q holds, for each p, the MR values of column p.
 template <typename T>
@@ -42,13 +43,68 @@ static void pack_a(bool trans, const T* A, idx lda, idx r0, idx k0, idx mc, idx 
             dst[p * MR + i] = i < rows ? (trans ? A[(k0 + p) * lda + r_begin + i] : A[(r_begin + i) * lda + k0 + p]) : T(0);
 }
 
+#if defined(__GNUC__) && !defined(__clang__)
+#define MINIGRAD_VECTOR_TRANSPOSE 1
+// Transposes a VL x VL block held in VL vectors (r[i][j] -> r[j][i]) in log2(VL) rounds: round h swaps,
+// in every pair of rows (i, i + h), row i's upper h-blocks with row i + h's lower ones, so after the
+// rounds h = VL/2, ..., 2, 1 every element has moved from (i, j) to (j, i). Each swap is one two-input
+// shuffle per row (GCC's __builtin_shuffle: vpermt2ps/vunpck on AVX-512, shufps on SSE).
+template <typename T>
+static inline void transpose_block(typename Tile<T>::vec* r) {
+    using V = typename Tile<T>::vec;
+    using I = std::conditional_t<sizeof(T) == 4, std::int32_t, std::int64_t>;
+    typedef I ivec __attribute__((vector_size(sizeof(V))));
+    constexpr int VL = Tile<T>::VL;
+#pragma GCC unroll 8
+    for (int h = VL / 2; h >= 1; h /= 2) {
+        ivec keep_a, keep_b;            // indices into (a, b): a[j] is j, b[j] is VL + j
+        for (int j = 0; j < VL; ++j) {
+            keep_a[j] = (j & h) ? VL + j - h : j;       // row i:     a's lower half-block, b's lower moved up
+            keep_b[j] = (j & h) ? VL + j : j + h;       // row i + h: a's upper moved down, b's upper half-block
+        }
+        for (int i = 0; i < VL; ++i)
+            if (!(i & h)) {
+                V a = r[i], b = r[i + h];
+                r[i] = __builtin_shuffle(a, b, keep_a);
+                r[i + h] = __builtin_shuffle(a, b, keep_b);
+            }
+    }
+}
+#endif
+
 // Packs op(B)[k0:k0+kc, c0:c0+nc] into NR-column panels: panel q holds, for each p, the NR values of row p.
+// Not transposed, a panel row is a piece of a row of B (one memcpy). Transposed (B holds op(B)'s columns
+// as rows: the weight gradient's im2col columns), the NR values of a panel row lie in NR different rows of
+// B, and reading them one by one cost about as much as the multiply-adds that use them when M is 64-128.
+// So VL columns at a time, each of their VL rows of B is streamed through the whole kc stretch, VL x VL
+// blocks read as vectors, transposed in registers and stored as VL panel rows. (Interleaving the two
+// column groups block by block was slower than the scalar loop where B's rows are 12544 floats apart.)
+// One thread, AVX-512, float32 GFLOP/s before -> after: 128x1024x4096 (B transposed) 76-78 -> 148-169,
+// 64x1024x12544 81-92 -> 130-148, 64x1024x12288 46-68 -> 128-149 (python /tmp/peak/gemm4.py 1).
 template <typename T>
 static void pack_b(bool trans, const T* B, idx ldb, idx k0, idx c0, idx kc, idx nc, T* out, idx panel) {
     constexpr int NR = Tile<T>::NR;
     T* dst = out + panel * NR * kc;
     idx c_begin = c0 + panel * NR, cols = std::min<idx>(NR, c0 + nc - c_begin);
-    for (idx p = 0; p < kc; ++p) {
+    idx p = 0;
+#ifdef MINIGRAD_VECTOR_TRANSPOSE
+    if (trans) {
+        using V = typename Tile<T>::vec;
+        constexpr int VL = Tile<T>::VL;
+        const idx groups = cols / VL;                       // whole VL-column groups; the rest one by one
+        const idx blocked = kc / VL * VL;
+        for (idx group = 0; group < groups; ++group)
+            for (idx pb = 0; pb < blocked; pb += VL) {
+                V r[VL];
+                for (int j = 0; j < VL; ++j) std::memcpy(&r[j], B + (c_begin + group * VL + j) * ldb + k0 + pb, sizeof(V));
+                transpose_block<T>(r);
+                for (int q = 0; q < VL; ++q) std::memcpy(dst + (pb + q) * NR + group * VL, &r[q], sizeof(V));
+            }
+        for (; p < blocked; ++p)
+            for (idx j = groups * VL; j < NR; ++j) dst[p * NR + j] = j < cols ? B[(c_begin + j) * ldb + k0 + p] : T(0);
+    }
+#endif
+    for (; p < kc; ++p) {
         if (!trans && cols == NR) {                         // the common case: one contiguous row piece
             std::memcpy(dst + p * NR, B + (k0 + p) * ldb + c_begin, NR * sizeof(T));
             continue;
@@ -112,14 +168,22 @@ static void gemm_serial(bool trans_a, bool trans_b, idx M, idx N, idx K, const T
 // gemm_serial on its slab with its own packing buffers. Only one join at the end: a first version
 // synchronised the threads after every packing step (~50 barriers per product), which cost little on
 // an idle machine but several milliseconds per barrier when other processes share the cores.
+// When C is small and the shared dimension long (the weight gradient of an early layer: 64 x 48 from
+// 16384 columns), slabs of C would leave each thread packing all of the other operand for a sliver of
+// the work; there the threads split K instead, each summing its stretch into a C of its own, and the
+// partial Cs are added at the end (M*N adds per extra thread, against M*N*K/threads multiply-adds).
 template <typename T>
 static void gemm_builtin(bool trans_a, bool trans_b, idx M, idx N, idx K, const T* A, idx lda, const T* B,
                          idx ldb, T beta, T* C, idx ldc) {
     constexpr int MR = Tile<T>::MR, NR = Tile<T>::NR;
+    constexpr idx KC = Tile<T>::KC, SMALL_C = 128 * 128;
     const bool split_n = N >= M;
     const idx extent = split_n ? N : M, unit = split_n ? NR : MR;
     idx threads = std::min<idx>(max_threads(), (extent + unit - 1) / unit);
     if (M * N * K < (idx(1) << 18)) threads = 1;                 // tiny: starting threads costs more
+    const bool split_k = max_threads() > 1 && M * N <= SMALL_C && K >= 8 * KC && K >= 4 * std::max(M, N);
+    if (split_k) threads = std::min<idx>(max_threads(), K / (2 * KC));
+    Buffer<T> partial(split_k ? (threads - 1) * M * N : 1);
 #pragma omp parallel num_threads(int(threads)) if (threads > 1)
     {
 #ifdef _OPENMP
@@ -127,17 +191,31 @@ static void gemm_builtin(bool trans_a, bool trans_b, idx M, idx N, idx K, const 
 #else
         idx t = 0, nt = 1;
 #endif
-        idx units = (extent + unit - 1) / unit;
-        idx begin = std::min(extent, (units * t / nt) * unit), end = std::min(extent, (units * (t + 1) / nt) * unit);
-        if (begin < end) {
-            if (split_n)     // columns [begin, end) of op(B) and C
-                gemm_serial(trans_a, trans_b, M, end - begin, K, A, lda, trans_b ? B + begin * ldb : B + begin, ldb,
-                            beta, C + begin, ldc);
-            else             // rows [begin, end) of op(A) and C
-                gemm_serial(trans_a, trans_b, end - begin, N, K, trans_a ? A + begin : A + begin * lda, lda, B, ldb,
-                            beta, C + begin * ldc, ldc);
+        if (split_k) {      // shared-dimension steps [k0, k1), whole KC blocks; thread 0 into C itself
+            idx blocks = (K + KC - 1) / KC;
+            idx k0 = std::min(K, (blocks * t / nt) * KC), k1 = std::min(K, (blocks * (t + 1) / nt) * KC);
+            T* dst = t == 0 ? C : partial.get() + (t - 1) * M * N;
+            gemm_serial(trans_a, trans_b, M, N, k1 - k0, trans_a ? A + k0 * lda : A + k0, lda,
+                        trans_b ? B + k0 : B + k0 * ldb, ldb, t == 0 ? beta : T(0), dst, t == 0 ? ldc : N);
+        } else {
+            idx units = (extent + unit - 1) / unit;
+            idx begin = std::min(extent, (units * t / nt) * unit), end = std::min(extent, (units * (t + 1) / nt) * unit);
+            if (begin < end) {
+                if (split_n)     // columns [begin, end) of op(B) and C
+                    gemm_serial(trans_a, trans_b, M, end - begin, K, A, lda, trans_b ? B + begin * ldb : B + begin,
+                                ldb, beta, C + begin, ldc);
+                else             // rows [begin, end) of op(A) and C
+                    gemm_serial(trans_a, trans_b, end - begin, N, K, trans_a ? A + begin : A + begin * lda, lda, B,
+                                ldb, beta, C + begin * ldc, ldc);
+            }
         }
     }
+    for (idx t = 1; split_k && t < threads; ++t)
+        for (idx i = 0; i < M; ++i) {
+            const T* part = partial.get() + (t - 1) * M * N + i * N;
+            T* crow = C + i * ldc;
+            for (idx j = 0; j < N; ++j) crow[j] += part[j];
+        }
 }
 
 // ---- the BLAS route: Fortran (column-major) sgemm/dgemm from SciPy's cython_blas.
