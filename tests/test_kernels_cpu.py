@@ -143,6 +143,7 @@ def test_pixel_tiles_with_channel_blocks_match_reference(dtype, N, stride, bias,
     (8, 32, 16, 8, 2, ("im2col", "direct", "im2col")),      # 4x4 output: few tiles
     (8, 16, 1, 32, 2, ("planes", "direct", "direct")),      # to 1 channel
     (8, 16, 3, 32, 2, ("direct",) * 3),                     # to RGB, batch 8
+    (8, 16, 32, 32, 2, ("direct", "im2col", "direct")),     # strided transpose onto 32x32: im2col
     (1, 64, 3, 16, 2, ("planes",) * 3)])                    # to RGB, batch 1
 def test_default_path_by_shape_matches_reference(dtype, N, C, O, H, stride, paths, rng):
     # By shape (the default mode): which path each of the three products takes, and that it is right.

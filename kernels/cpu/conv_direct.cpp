@@ -48,7 +48,7 @@ int conv_set_direct(int mode) {
 int conv_direct_mode() { return direct_mode; }
 
 template <typename T>
-bool direct_pays(ConvPass pass, idx batch, idx in_channels, idx out_channels, idx pixels) {
+bool direct_pays(ConvPass pass, idx batch, idx in_channels, idx out_channels, idx pixels, idx stride) {
     if (direct_mode != 0) return direct_mode == 1;
     constexpr idx MR = Tile<T>::MR, NR = Tile<T>::NR;
     // A layer to 1-4 channels (thin) is left to the GEMM by neither rule below: the GEMM pads its O rows
@@ -69,6 +69,14 @@ bool direct_pays(ConvPass pass, idx batch, idx in_channels, idx out_channels, id
         idx steps = pixels * batch;
         return steps >= 512 && steps * NR * idx(sizeof(T)) <= (idx(1) << 20);
     }
+    // A strided transpose (the input gradient of a stride-2 conv2d) onto a large image: there the GEMM
+    // (W^T @ x, then col2im) won every time once the weight-gradient GEMMs had improved. Direct / im2col
+    // ms, batch 16 unless said (channels in -> out, output size): 128->64 onto 64x64 39.3 / 25.9; 256->128
+    // onto 32x32 22.3 / 19.4; 64->32 onto 32x32 3.9 / 2.4; batch 8, 3x3, 32->16 onto 32x32 0.86 / 0.35.
+    // On smaller images direct mostly still wins: 128->64 onto 14x14 (5x5) 1.11 / 1.54 (batch 64: 3.4 /
+    // 8.8), 512->256 onto 16x16 13.1 / 19.7, 16->32 onto 8x8 (5x5) 0.27 / 0.67; it lost on 1024->512 onto
+    // 8x8 (24.9 / 18.1) and 64->32 onto 16x16 at batch 8 (0.35 / 0.31), left to direct here.
+    if (pass == ConvPass::transpose && stride > 1 && !thin && pixels >= 1024) return false;
     // pixels = the output's: each block of packed weights serves pixels * batch/MR tiles. Below ~64 it
     // is fetched for too little work (512 -> 1024 channels onto 4x4 at batch 16: 43 ms against 32).
     return pixels * ((batch + MR - 1) / MR) >= 64;
@@ -352,7 +360,7 @@ void conv_transpose2d_forward_pixel_tiles(const T* x, const T* w, const T* bias,
 }
 
 #define INSTANTIATE(T)                                                                                          \
-    template bool direct_pays<T>(ConvPass, idx, idx, idx, idx);                                                              \
+    template bool direct_pays<T>(ConvPass, idx, idx, idx, idx, idx);                                                            \
     template void conv2d_forward_direct<T>(const T*, const T*, const T*, T*, idx, idx, const ConvGeom&);         \
     template void conv_transpose2d_forward_direct<T>(const T*, const T*, const T*, T*, idx, idx, const ConvGeom&); \
     template void conv2d_weight_grad_direct<T>(const T*, const T*, T*, idx, idx, const ConvGeom&);             \
