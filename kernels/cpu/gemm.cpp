@@ -80,7 +80,8 @@ static inline void transpose_block(typename Tile<T>::vec* r) {
 // blocks read as vectors, transposed in registers and stored as VL panel rows. (Interleaving the two
 // column groups block by block was slower than the scalar loop where B's rows are 12544 floats apart.)
 // One thread, AVX-512, float32 GFLOP/s before -> after: 128x1024x4096 (B transposed) 76-78 -> 148-169,
-// 64x1024x12544 81-92 -> 130-148, 64x1024x12288 46-68 -> 128-149 (python /tmp/peak/gemm4.py 1).
+// 64x1024x12544 81-92 -> 130-148, 64x1024x12288 46-68 -> 128-149 (medians of 21 calls, the two builds alternating;
+// `python -m kernels.bench --products --threads 1` times the same kind of products).
 template <typename T>
 static void pack_b(bool trans, const T* B, idx ldb, idx k0, idx c0, idx kc, idx nc, T* out, idx panel) {
     constexpr int NR = Tile<T>::NR;
