@@ -199,12 +199,14 @@ def test_gemm_with_a_long_shared_dimension_matches_numpy(M, N, K, ta, tb, dtype,
     b = randn(rng, (N, K) if tb else (K, N), dtype)
     c = randn(rng, (M, N), dtype) if accumulate else None
     expected = (a.T if ta else a).astype(np.float64) @ (b.T if tb else b) + (c if accumulate else 0)
-    old = _cpu.num_threads()
+    old_threads, old_gemm = _cpu.num_threads(), _cpu.gemm_backend()
     _cpu.set_num_threads(threads)
+    cpu.set_gemm("builtin")                     # the split and the packing are the built-in GEMM's
     try:
         got = _cpu.gemm(a, b, ta, tb, c)
     finally:
-        _cpu.set_num_threads(old)
+        _cpu.set_num_threads(old_threads)
+        cpu.set_gemm(old_gemm)
     assert_close(got, expected.astype(dtype), dtype)
 
 
