@@ -26,9 +26,20 @@ class MatMul(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        ga = unbroadcast(grad @ b.transpose(-1, -2), a.shape) if ctx.needs_input_grad[0] else None
-        gb = unbroadcast(a.transpose(-1, -2) @ grad, b.shape) if ctx.needs_input_grad[1] else None
+        ga = unbroadcast(_product_like(a, grad, b.transpose(-1, -2)), a.shape) if ctx.needs_input_grad[0] else None
+        gb = unbroadcast(_product_like(b, a.transpose(-1, -2), grad), b.shape) if ctx.needs_input_grad[1] else None
         return ga, gb
+
+
+def _product_like(operand, x, y):
+    """x @ y, laid out in memory as `operand` is: an operand that is a transposed view (nn.Linear's W.T)
+    gets its gradient as (y^T x^T)^T, so that the gradient reaching the parameter W is C-contiguous like W.
+    (PyTorch's mm backward makes the same choice.) The optimizer then reads it in place: Adam copied the
+    Fortran-ordered gradient of the 28x28 DCGAN's 12544 x 100 Linear weight, 1.5 ms of a 44 ms step."""
+    data = operand.data
+    if data.ndim == 2 and data.flags.f_contiguous and not data.flags.c_contiguous:
+        return (y.transpose(-1, -2) @ x.transpose(-1, -2)).transpose(-1, -2)
+    return x @ y
 
 
 def matmul(a, b):
