@@ -41,7 +41,7 @@ def test_matmul_values_and_gradients(ab, seed):
 @given(m=sides, n=sides, p=sides, seed=seeds, transposed=st.sampled_from(["a", "b", "both"]))
 def test_transposed_operands_get_gradients_in_their_own_layout(m, n, p, seed, transposed):
     """An operand that is a .T view (nn.Linear's W.T) has its gradient computed as (y^T x^T)^T: the same
-    values, first and second order, and the leaf behind the view receives a C-contiguous .grad."""
+    values, first and second order, and grad() returns it C-contiguous for the leaf behind the view."""
     a0 = leaf((n, m) if transposed in ("a", "both") else (m, n), seed)
     b0 = leaf((p, n) if transposed in ("b", "both") else (n, p), seed + 1)
     view_a = (lambda t: t.T) if transposed in ("a", "both") else (lambda t: t)

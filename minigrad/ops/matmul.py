@@ -34,8 +34,8 @@ class MatMul(Function):
 def _product_like(operand, x, y):
     """x @ y, laid out in memory as `operand` is: an operand that is a transposed view (nn.Linear's W.T)
     gets its gradient as (y^T x^T)^T, so that the gradient reaching the parameter W is C-contiguous like W.
-    (PyTorch's mm backward makes the same choice.) The optimizer then reads it in place: Adam copied the
-    Fortran-ordered gradient of the 28x28 DCGAN's 12544 x 100 Linear weight, 1.5 ms of a 44 ms step."""
+    (PyTorch's mm backward makes the same choice.) The optimizer then reads it in place: on the 28x28
+    DCGAN's 12544 x 100 Linear weight, Adam took 5.0 ms with the copy of a Fortran-ordered gradient, 2.4 without."""
     data = operand.data
     if data.ndim == 2 and data.flags.f_contiguous and not data.flags.c_contiguous:
         return (y.transpose(-1, -2) @ x.transpose(-1, -2)).transpose(-1, -2)
