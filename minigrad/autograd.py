@@ -73,12 +73,11 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        from .tensor import Tensor
-
-        _device.same_device(cls.__name__.lower(), *(a.data for a in args if isinstance(a, Tensor)))
+        if _device._loaded_cupy() is not None:     # only then can two inputs sit on different devices
+            _device.same_device(cls.__name__.lower(), *(a.data for a in args if isinstance(a, Tensor)))
         ctx = Context(cls, args)
         data = cls.forward(ctx, *args, **kwargs)
-        requires_grad = _grad_enabled and any(ctx.needs_input_grad)
+        requires_grad = _grad_enabled and True in ctx.needs_input_grad
         out = Tensor._wrap(data, requires_grad=requires_grad, grad_fn=ctx if requires_grad else None)
         _share_version_of_view(out, args)
         if requires_grad:
@@ -103,14 +102,12 @@ class Context:
     """The graph node of one op call: what backward needs, and where the inputs came from."""
 
     def __init__(self, fn, args):
-        from .tensor import Tensor
-
         self.fn = fn
         self.name = fn.__name__
         # One entry per positional input: True when a gradient must flow back to it.
-        self.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        self.needs_input_grad = tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
         # Edges of the graph: the node that made each input, the leaf Tensor itself, or None.
-        self.next = tuple(_edge(a) if need else None for a, need in zip(args, self.needs_input_grad))
+        self.next = tuple([_edge(a) if need else None for a, need in zip(args, self.needs_input_grad)])
         self.keep_output = False      # forward sets this to read `ctx.output` in backward
         self._output_data = None
         self._saved = ()
@@ -140,8 +137,6 @@ class Context:
     @property
     def output(self):
         """The op's own output, as a Tensor linked to this node (for d tanh = 1 - tanh^2 etc.)."""
-        from .tensor import Tensor
-
         self._check_not_freed()
         if self._output_data is None:
             raise RuntimeError(f"{self.name}.backward read ctx.output, but forward did not set ctx.keep_output")
@@ -241,8 +236,6 @@ def _run_post_accumulate_grad_hooks(leaves):
 
 
 def _walk(order, grads, wanted, leads, retain_graph, create_graph, reached):
-    from .tensor import Tensor
-
     with set_grad_enabled(create_graph):
         for node in order:
             if wanted is not None and id(node) in wanted:
@@ -298,8 +291,6 @@ def _check_finite(node, g):
 
 def backward(tensor, gradient=None, retain_graph=False, create_graph=False):
     """d tensor / d leaf, accumulated into every reachable leaf's `.grad` (see Tensor.backward)."""
-    from .tensor import Tensor
-
     if not tensor.requires_grad:
         raise RuntimeError("backward: tensor does not require grad and has no grad_fn "
                            "(was it made under no_grad(), or from tensors without requires_grad=True?)")
@@ -317,8 +308,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
     With create_graph=True the result is itself differentiable (a gradient penalty can be backpropagated).
     """
-    from .tensor import Tensor
-
     single_input = isinstance(inputs, Tensor)
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs = [inputs] if single_input else list(inputs)
@@ -347,8 +336,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 
 def _seed_gradient(where, tensor, gradient):
-    from .tensor import Tensor
-
     if gradient is None:
         if tensor.data.size != 1:
             raise RuntimeError(f"{where}: gradient can be implicitly created only for scalar outputs, "
@@ -359,3 +346,7 @@ def _seed_gradient(where, tensor, gradient):
     if gradient.shape != tensor.shape:
         raise RuntimeError(f"{where}: gradient has shape {gradient.shape} but the output has shape {tensor.shape}")
     return gradient
+
+
+# tensor.py imports this module before it defines Tensor, so the name is bound here, last.
+from .tensor import Tensor  # noqa: E402

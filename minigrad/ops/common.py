@@ -24,6 +24,8 @@ def binary_operands(op, a, b):
     if a.dtype != b.dtype and a.dtype.kind == "f" and b.dtype.kind == "f":
         raise TypeError(f"{op}: mixed dtypes {a.dtype} and {b.dtype} (shapes {a.shape} and {b.shape}); "
                         "convert one with .float() or .double()")
+    if a.shape == b.shape:
+        return a, b, a.shape
     try:
         shape = np.broadcast_shapes(a.shape, b.shape)
     except ValueError:
