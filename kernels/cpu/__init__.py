@@ -13,7 +13,6 @@ for the 2 cores: the whole DCGAN step measured 188-193 ms (batch 16) and 433-462
 OpenBLAS against 139-140 and 373-384 ms with the built-in GEMM, whose threads are OpenMP's too.
 `python -m kernels.bench --gemm` compares the two GEMMs alone.
 """
-import os
 
 import numpy as np
 
@@ -31,10 +30,12 @@ def load():
     """This module, with the extension loaded; ImportError when kernels._cpu was not built."""
     global _ext
     if _ext is None:
-        # OpenMP threads spin for a while after each parallel loop by default; here they share 2 cores
-        # with the BLAS's own threads, and the spinning starves them. Passive waiting (read once, when the
-        # extension loads libgomp) measured faster on the DCGAN layers; an explicit setting wins.
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        # libgomp's own default is kept: after a parallel loop its threads spin (GOMP_SPINCOUNT 300000,
+        # ~10 ms here) before they sleep, so the next kernel, a few hundred microseconds of Python later,
+        # finds them awake. OMP_WAIT_POLICY=PASSIVE, this module's default until the built-in GEMM
+        # replaced OpenBLAS's threads, puts them to sleep after every loop, and waking them costs more
+        # than most of a step's kernels: CycleGAN demo step 169-173 ms passive against 93-113 spinning,
+        # 28x28 DCGAN batch 16 40-53 against 35-41 (tests at the commit that removed it).
         try:
             from .. import _cpu
         except ImportError as err:
