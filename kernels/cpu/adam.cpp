@@ -10,6 +10,7 @@
 #include <cmath>
 
 static constexpr idx kParallelMin = 1 << 15;      // below this, thread start-up costs more than it saves
+// (`if (parallel: ...)`, not `if (...)`, which would turn the simd off too: see leaky_relu.cpp)
 
 template <typename T>
 void adam_step(T* p, const T* grad, T* m, T* v, T* vmax, idx n, double lr, double beta1, double beta2, double eps,
@@ -19,7 +20,7 @@ void adam_step(T* p, const T* grad, T* m, T* v, T* vmax, idx n, double lr, doubl
     const T bias2 = T(std::sqrt(1 - std::pow(beta2, step))), step_size = T(lr / (1 - std::pow(beta1, step)));
     const T e = T(eps);
     const bool near_start = std::fabs(1 - beta1) < 0.5;         // lerp's two forms, as torch.lerp_ rounds
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+#pragma omp parallel for simd schedule(static) if (parallel: n > kParallelMin)
     for (idx i = 0; i < n; ++i) {
         T g = weight_decay != 0 ? grad[i] + wd * p[i] : grad[i];
         T mi = near_start ? m[i] + w1 * (g - m[i]) : g - (g - m[i]) * keep1;
