@@ -118,22 +118,27 @@ static void to_sample_blocks(const T* x, idx N, idx C, idx P, T* out) {
         }
 }
 
-// (N, C, P) -> (P, N, Cp): channels innermost, zeros in channels C .. Cp. With a row width W and a
-// column stride s > 1, the P = H*W pixels are placed by column phase: column w of a row goes to
-// (w % s) * ceil(W/s) + w / s of a row of s * ceil(W/s), so the columns w0, w0 + s, w0 + 2s, ... that one
-// kernel tap reads at stride s sit side by side (the weight gradient then reads a row as one run).
+// (N, C, P) -> (Cp/V, P, N, V): channels in blocks of V (the weight gradient's MR or NR), each block a
+// pixel-major tensor of its own with its V channels innermost; zeros in channels C .. Cp. So a run over
+// pixels and samples reads one contiguous stream, V values a step (the channel-innermost (P, N, Cp) this
+// replaced strode Cp values a step, a new cache line for every step in both operands: the 28x28 DCGAN's
+// 128 -> 256 weight gradient, 16x128x7x7, took 16.4 ms against 6.7 for the same layer's conv2d, on AVX2).
+// With a row width W and a column stride s > 1, the P = H*W pixels are placed by column phase: column w
+// of a row goes to (w % s) * ceil(W/s) + w / s of a row of s * ceil(W/s), so the columns w0, w0 + s,
+// w0 + 2s, ... that one kernel tap reads at stride s sit side by side (the weight gradient then reads a row
+// as one run).
 template <typename T>
-static void to_pixel_major(const T* x, idx N, idx C, idx P, idx Cp, T* out, idx W = 1, idx s = 1) {
+static void to_channel_blocks(const T* x, idx N, idx C, idx P, idx V, idx Cp, T* out, idx W = 1, idx s = 1) {
     constexpr idx B = 16;                                     // 16 x 16 blocks: both sides stay in L1
-    idx Wq = (W + s - 1) / s, Wrow = s * Wq;
+    idx Wq = (W + s - 1) / s, Wrow = s * Wq, Pq = P / W * Wrow;
 #pragma omp parallel for collapse(2) schedule(static)
     for (idx n = 0; n < N; ++n)
         for (idx p0 = 0; p0 < P; p0 += B)
             for (idx c0 = 0; c0 < Cp; c0 += B)
                 for (idx p = p0; p < std::min(P, p0 + B); ++p) {
                     idx q = s == 1 ? p : (p / W) * Wrow + (p % W % s) * Wq + p % W / s;
-                    T* dst = out + (q * N + n) * Cp;
-                    for (idx c = c0; c < std::min(Cp, c0 + B); ++c) dst[c] = c < C ? x[(n * C + c) * P + p] : T(0);
+                    for (idx c = c0; c < std::min(Cp, c0 + B); ++c)
+                        out[(((c / V) * Pq + q) * N + n) * V + c % V] = c < C ? x[(n * C + c) * P + p] : T(0);
                 }
 }
 
@@ -231,8 +236,8 @@ void conv2d_weight_grad_direct(const T* x, const T* gy, T* gw, idx N, idx O, con
     idx C = g.C, taps = g.kh * g.kw, L = g.L(), HW = g.H * g.W, Om = round_up(O, MR), Cp = round_up(C, NR);
     idx Wq = (g.W + g.sw - 1) / g.sw, Wrow = g.sw * Wq;       // x's rows by column phase (to_pixel_major)
     Buffer<T> gt(L * N * Om), xt(g.H * Wrow * N * Cp);
-    to_pixel_major(gy, N, O, L, Om, gt.get());                // (L, N, Om): MR out-channels side by side
-    to_pixel_major(x, N, C, HW, Cp, xt.get(), g.W, g.sw);     // (H, Wrow, N, Cp): NR in-channels side by side
+    to_channel_blocks(gy, N, O, L, MR, Om, gt.get());               // (Om/MR, L, N, MR)
+    to_channel_blocks(x, N, C, HW, NR, Cp, xt.get(), g.W, g.sw);    // (Cp/NR, H, Wrow, N, NR)
 #pragma omp parallel
     {
         std::vector<Run<T>> runs(L);
@@ -251,10 +256,11 @@ void conv2d_weight_grad_direct(const T* x, const T* gy, T* gw, idx N, idx O, con
                         idx ih = oh * g.sh - g.ph + i * g.dh;
                         if (ih < 0 || ih >= g.H) continue;
                         // the next pixel's samples follow in both tensors, so a row is one run
-                        runs[n_runs++] = {gt.get() + ((oh * g.Wo + lo) * N) * Om + om * MR,
-                                          xt.get() + ((ih * Wrow + r * Wq + lo + q) * N) * Cp + cb * NR, (hi - lo) * N};
+                        runs[n_runs++] = {gt.get() + ((om * L + oh * g.Wo + lo) * N) * MR,
+                                          xt.get() + ((cb * g.H * Wrow + ih * Wrow + r * Wq + lo + q) * N) * NR,
+                                          (hi - lo) * N};
                     }
-                    run_tile(runs.data(), n_runs, 0, Om, Cp, tile);
+                    run_tile(runs.data(), n_runs, 0, MR, NR, tile);
                     idx rows = std::min(MR, O - om * MR), cols = std::min(NR, C - cb * NR);
                     for (idx m = 0; m < rows; ++m)                      // into gw (O, C, kh, kw)
                         for (idx l = 0; l < cols; ++l) gw[((om * MR + m) * C + cb * NR + l) * taps + t] = tile[m * NR + l];
