@@ -78,7 +78,8 @@ idx conv_set_column_budget(idx elements);      // the convolutions' column-buffe
 // ---- the same three without im2col (conv_direct.cpp); conv2d.cpp calls them when direct_pays says so.
 enum class ConvPass { forward, transpose, weight };   // conv2d, conv_transpose2d, conv2d_weight
 template <typename T>
-bool direct_pays(ConvPass pass, idx batch, idx in_channels, idx out_channels, idx pixels, idx stride = 1);
+bool direct_pays(ConvPass pass, idx batch, idx in_channels, idx out_channels, idx pixels, idx stride = 1,
+                 idx taps = 1);
 int conv_set_direct(int mode);                 // 2 planes, 1 direct, -1 im2col + GEMM, 0 by shape; returns the old mode
 template <typename T>
 void conv2d_forward_direct(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g);

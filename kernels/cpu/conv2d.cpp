@@ -159,7 +159,7 @@ ConvPath conv_path(ConvPass pass, idx N, idx O, const ConvGeom& g) {
     idx pixels = pass == ConvPass::transpose ? g.H * g.W : g.L();   // the output's; conv2d's grid for the weight
     if (planes_pay<T>(pass, N, g.C, O, pixels, g.kh * g.kw)) return ConvPath::planes;
     if (pixel_tiles_pay<T>(pass, N, O, g)) return ConvPath::pixels;
-    if (direct_pays<T>(pass, N, g.C, O, pixels, std::max(g.sh, g.sw))) return ConvPath::direct;
+    if (direct_pays<T>(pass, N, g.C, O, pixels, std::max(g.sh, g.sw), g.kh * g.kw)) return ConvPath::direct;
     return ConvPath::im2col;
 }
 

@@ -37,6 +37,8 @@
 #include <cstring>
 #include <vector>
 
+#include <unistd.h>
+
 static int direct_mode = 0;          // 0: decide by shape; 1: always direct; -1: never; 2: always planes
 
 int conv_set_direct(int mode) {
@@ -47,8 +49,18 @@ int conv_set_direct(int mode) {
 
 int conv_direct_mode() { return direct_mode; }
 
+// One core's L2 cache, which the rules below size panels against: 1 MB on the AVX-512 EPYC (Zen 4) they were
+// first measured on, 512 KB on the AVX2 one (Zen 3) where fixed 1 MB limits sent layers to the slower path.
+static idx l2_bytes() {
+    static const idx bytes = [] {
+        long found = sysconf(_SC_LEVEL2_CACHE_SIZE);          // glibc reads it from cpuid; 0 or -1 if unknown
+        return found > 0 ? idx(found) : idx(512) << 10;
+    }();
+    return bytes;
+}
+
 template <typename T>
-bool direct_pays(ConvPass pass, idx batch, idx in_channels, idx out_channels, idx pixels, idx stride) {
+bool direct_pays(ConvPass pass, idx batch, idx in_channels, idx out_channels, idx pixels, idx stride, idx taps) {
     if (direct_mode != 0) return direct_mode == 1;
     constexpr idx MR = Tile<T>::MR, NR = Tile<T>::NR;
     // A layer to 1-4 channels (thin) is left to the GEMM by neither rule below: the GEMM pads its O rows
@@ -64,10 +76,11 @@ bool direct_pays(ConvPass pass, idx batch, idx in_channels, idx out_channels, id
     if (pass == ConvPass::weight) {
         // pixels = the grid's: a tile's reduction is at most pixels * batch steps. At 256 the tiles are
         // too short for their scattered stores (64x64 DCGAN, 1024 -> 512 at 4x4: 49 ms against 39);
-        // over ~8192 the NR-wide x panel (128 bytes a step) outgrows L2 and streams (D 64 -> 128, 32x32 grid
-        // at batch 16: 49-57 ms against im2col's 46-53 in four alternating runs).
+        // once the NR-wide x panel (NR values a step) outgrows L2 it streams (D 64 -> 128, 32x32 grid at
+        // batch 16: 49-57 ms against im2col's 46-53 in four alternating runs with AVX-512; with AVX2, whose
+        // panel is half as wide but whose L2 was half as large, 54-57 against 41-43).
         idx steps = pixels * batch;
-        return steps >= 512 && steps * NR * idx(sizeof(T)) <= (idx(1) << 20);
+        return steps >= 512 && steps * NR * idx(sizeof(T)) <= l2_bytes();
     }
     // A strided transpose (the input gradient of a stride-2 conv2d) onto a large image: there the GEMM
     // (W^T @ x, then col2im) won every time once the weight-gradient GEMMs had improved. Direct / im2col
@@ -75,8 +88,16 @@ bool direct_pays(ConvPass pass, idx batch, idx in_channels, idx out_channels, id
     // onto 32x32 22.3 / 19.4; 64->32 onto 32x32 3.9 / 2.4; batch 8, 3x3, 32->16 onto 32x32 0.86 / 0.35.
     // On smaller images direct mostly still wins: 128->64 onto 14x14 (5x5) 1.11 / 1.54 (batch 64: 3.4 /
     // 8.8), 512->256 onto 16x16 13.1 / 19.7, 16->32 onto 8x8 (5x5) 0.27 / 0.67; it lost on 1024->512 onto
-    // 8x8 (24.9 / 18.1) and 64->32 onto 16x16 at batch 8 (0.35 / 0.31), left to direct here.
+    // 8x8 (24.9 / 18.1; see the L2 rule below) and 64->32 onto 16x16 at batch 8 (0.35 / 0.31), left to direct.
     if (pass == ConvPass::transpose && stride > 1 && !thin && pixels >= 1024) return false;
+    // The same held for the strided conv2d onto a large grid on AVX2: D 64 -> 128 from 64x64 at batch 16,
+    // 49-55 ms direct against 37-42 (three alternating runs).
+    if (pass == ConvPass::forward && stride > 1 && !thin && pixels >= 1024) return false;
+    // A transpose's tile sums over every tap and every one of the O channels: when those packed weights,
+    // taps * O * NR values, outgrow L2, each tile streams them again (1024 -> 512 onto 8x8, batch 16:
+    // 24.9 / 18.1 ms with AVX-512, 47-49 / 33 with AVX2; 512 -> 256 onto 16x16, exactly L2's size, is
+    // still faster direct).
+    if (pass == ConvPass::transpose && !thin && taps * out_channels * NR * idx(sizeof(T)) > l2_bytes()) return false;
     // pixels = the output's: each block of packed weights serves pixels * batch/MR tiles. Below ~64 it
     // is fetched for too little work (512 -> 1024 channels onto 4x4 at batch 16: 43 ms against 32).
     return pixels * ((batch + MR - 1) / MR) >= 64;
@@ -366,7 +387,7 @@ void conv_transpose2d_forward_pixel_tiles(const T* x, const T* w, const T* bias,
 }
 
 #define INSTANTIATE(T)                                                                                          \
-    template bool direct_pays<T>(ConvPass, idx, idx, idx, idx, idx);                                                            \
+    template bool direct_pays<T>(ConvPass, idx, idx, idx, idx, idx, idx);                                                          \
     template void conv2d_forward_direct<T>(const T*, const T*, const T*, T*, idx, idx, const ConvGeom&);         \
     template void conv_transpose2d_forward_direct<T>(const T*, const T*, const T*, T*, idx, idx, const ConvGeom&); \
     template void conv2d_weight_grad_direct<T>(const T*, const T*, T*, idx, idx, const ConvGeom&);             \

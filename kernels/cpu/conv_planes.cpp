@@ -39,7 +39,7 @@ template <typename T>
 bool planes_pay(ConvPass pass, idx batch, idx in_channels, idx out_channels, idx pixels, idx taps) {
     int mode = conv_direct_mode();
     if (mode != 0) return mode == 2;
-    if (out_channels > PLANES_MAX_OUT || direct_pays<T>(pass, batch, in_channels, out_channels, pixels)) return false;
+    if (out_channels > PLANES_MAX_OUT || direct_pays<T>(pass, batch, in_channels, out_channels, pixels, 1, taps)) return false;
     return pass == ConvPass::weight || out_channels <= 2 || taps >= 16;
 }
 
