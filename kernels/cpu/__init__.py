@@ -34,8 +34,8 @@ def load():
         # ~10 ms here) before they sleep, so the next kernel, a few hundred microseconds of Python later,
         # finds them awake. OMP_WAIT_POLICY=PASSIVE, this module's default until the built-in GEMM
         # replaced OpenBLAS's threads, puts them to sleep after every loop, and waking them costs more
-        # than most of a step's kernels: CycleGAN demo step 169-173 ms passive against 93-113 spinning,
-        # 28x28 DCGAN batch 16 40-53 against 35-41 (tests at the commit that removed it).
+        # than most of a step's kernels: CycleGAN demo step 177-221 ms passive against 97-122 spinning,
+        # 28x28 DCGAN batch 16 56-64 against 39-54 (alternating runs, AVX-512 machine, README's Speed).
         try:
             from .. import _cpu
         except ImportError as err:
