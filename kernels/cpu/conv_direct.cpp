@@ -88,11 +88,10 @@ bool direct_pays(ConvPass pass, idx batch, idx in_channels, idx out_channels, id
     // onto 32x32 22.3 / 19.4; 64->32 onto 32x32 3.9 / 2.4; batch 8, 3x3, 32->16 onto 32x32 0.86 / 0.35.
     // On smaller images direct mostly still wins: 128->64 onto 14x14 (5x5) 1.11 / 1.54 (batch 64: 3.4 /
     // 8.8), 512->256 onto 16x16 13.1 / 19.7, 16->32 onto 8x8 (5x5) 0.27 / 0.67; it lost on 1024->512 onto
-    // 8x8 (24.9 / 18.1; see the L2 rule below) and 64->32 onto 16x16 at batch 8 (0.35 / 0.31), left to direct.
-    if (pass == ConvPass::transpose && stride > 1 && !thin && pixels >= 1024) return false;
-    // The same held for the strided conv2d onto a large grid on AVX2: D 64 -> 128 from 64x64 at batch 16,
-    // 49-55 ms direct against 37-42 (three alternating runs).
-    if (pass == ConvPass::forward && stride > 1 && !thin && pixels >= 1024) return false;
+    // 8x8 (24.9 / 18.1; the L2 rule below takes it) and 64->32 onto 16x16 at batch 8 (0.35 / 0.31, left
+    // to direct). The same held for the strided conv2d onto a large grid on AVX2: D 64 -> 128 from 64x64
+    // at batch 16, 49-55 ms direct against 37-42 (three alternating runs). So both passes, one rule:
+    if (stride > 1 && !thin && pixels >= 1024) return false;
     // A transpose's tile sums over every tap and every one of the O channels: when those packed weights,
     // taps * O * NR values, outgrow L2, each tile streams them again (1024 -> 512 onto 8x8, batch 16:
     // 24.9 / 18.1 ms with AVX-512, 47-49 / 33 with AVX2; 512 -> 256 onto 16x16, exactly L2's size, is
@@ -255,7 +254,7 @@ template <typename T>
 void conv2d_weight_grad_direct(const T* x, const T* gy, T* gw, idx N, idx O, const ConvGeom& g) {
     constexpr idx MR = Tile<T>::MR, NR = Tile<T>::NR;
     idx C = g.C, taps = g.kh * g.kw, L = g.L(), HW = g.H * g.W, Om = round_up(O, MR), Cp = round_up(C, NR);
-    idx Wq = (g.W + g.sw - 1) / g.sw, Wrow = g.sw * Wq;       // x's rows by column phase (to_pixel_major)
+    idx Wq = (g.W + g.sw - 1) / g.sw, Wrow = g.sw * Wq;       // x's rows by column phase (to_channel_blocks)
     Buffer<T> gt(L * N * Om), xt(g.H * Wrow * N * Cp);
     to_channel_blocks(gy, N, O, L, MR, Om, gt.get());               // (Om/MR, L, N, MR)
     to_channel_blocks(x, N, C, HW, NR, Cp, xt.get(), g.W, g.sw);    // (Cp/NR, H, Wrow, N, NR)
