@@ -134,6 +134,59 @@ def test_pixel_tiles_with_channel_blocks_match_reference(dtype, N, stride, bias,
             assert_close(cpu.conv_transpose2d(gy, wt, bt, *args), ref.conv_transpose2d(gy, wt, bt, *args), dtype)
 
 
+@contextlib.contextmanager
+def winograd(mode):
+    """Stride-1 3x3 convolutions inside the block: 1 Winograd wherever it fits, -1 never, 0 by shape."""
+    old = _cpu.set_winograd(mode)
+    try:
+        yield
+    finally:
+        _cpu.set_winograd(old)
+
+
+@given(N=st.integers(1, 3), C=st.integers(1, 24), O=st.integers(1, 24), H=st.integers(1, 20),
+       W=st.one_of(st.integers(1, 12), st.integers(30, 75)), padding=st.tuples(st.integers(0, 2), st.integers(0, 2)),
+       bias=st.booleans(), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16))
+@example(N=2, C=20, O=17, H=35, W=67, padding=(0, 0), bias=True, dtype=np.float32, seed=0)   # odd edges, 16-tile strips
+@example(N=1, C=3, O=40, H=2, W=33, padding=(2, 1), bias=False, dtype=np.float64, seed=1)
+@example(N=1, C=1, O=1, H=3, W=3, padding=(0, 0), bias=False, dtype=np.float64, seed=0)   # 1x1 onto 3x3: 4 tiles in a block of 8
+def test_winograd_convolutions_match_reference(N, C, O, H, W, padding, bias, dtype, seed):
+    # conv_winograd.cpp forced on stride-1 3x3 conv2d and conv_transpose2d: odd output sizes (half tiles at
+    # the edges), rows of 30+ tiles (whole 8- and 16-tile strips, the vector paths) and short ones, batches
+    # whose tiles run from one sample into the next, channel counts on both sides of the 6-row panels.
+    assume(H + 2 * padding[0] >= 3 and W + 2 * padding[1] >= 3)
+    rng = np.random.default_rng(seed)
+    x, w = randn(rng, (N, C, H, W), dtype), randn(rng, (O, C, 3, 3), dtype)
+    b, bt = (randn(rng, (O,), dtype), randn(rng, (C,), dtype)) if bias else (None, None)
+    geom = (1, 1), padding, (1, 1)
+    with winograd(1):
+        f64 = dtype == np.float64
+        y = ref.conv2d(x, w, b, *geom)
+        assert _cpu.conv_path("conv2d", x.shape, w.shape, *geom, (0, 0), f64) == "winograd"
+        assert _cpu.conv_path("conv_transpose2d", y.shape, w.shape, *geom, (0, 0), f64) == "winograd"
+        assert_close(cpu.conv2d(x, w, b, *geom), y, dtype)
+        gy = randn(rng, y.shape, dtype)
+        args = (1, 1), padding, (0, 0), (1, 1)
+        assert_close(cpu.conv_transpose2d(gy, w, bt, *args), ref.conv_transpose2d(gy, w, bt, *args), dtype)
+
+
+@pytest.mark.parametrize("N,C,O,H,path", [
+    (1, 64, 64, 64, "winograd"),        # VGG19 / CycleGAN-like: Winograd
+    (1, 512, 512, 16, "pixels"),        # 64 tiles against 512 channels: reading U costs what it saves
+    (1, 512, 512, 25, "winograd"),      # 169 tiles
+    (1, 3, 64, 32, "im2col"),           # 3 input channels: the transforms would be the work
+    (16, 8, 32, 8, "direct")])          # 8 channels in
+def test_winograd_by_shape(N, C, O, H, path, rng):
+    x, w = randn(rng, (N, C, H, H), np.float32), randn(rng, (O, C, 3, 3), np.float32)
+    with conv_path(0), winograd(0):
+        assert _cpu.conv_path("conv2d", x.shape, w.shape, (1, 1), (1, 1)) == path
+        assert _cpu.conv_path("conv2d", x.shape, w.shape, (2, 2), (1, 1)) != "winograd"     # stride 2
+        assert _cpu.conv_path("conv2d", x.shape, (O, C, 5, 5), (1, 1), (2, 2)) != "winograd"  # 5x5
+        assert _cpu.conv_path("conv2d_weight", x.shape, w.shape, (1, 1), (1, 1)) != "winograd"
+        assert_close(cpu.conv2d(x, w, None, (1, 1), (1, 1), (1, 1)), ref.conv2d(x, w, None, (1, 1), (1, 1), (1, 1)),
+                     np.float32)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("N,C,O,H,stride,paths", [
     (16, 64, 128, 14, 2, ("direct",) * 3),                  # DCGAN-like: tiles of 8 samples
@@ -379,6 +432,29 @@ def test_the_raw_extension_rejects_bad_shapes_instead_of_crashing(rng):
     with pytest.raises(ValueError, match="bias"):
         _cpu.conv_transpose2d(randn(rng, (1, 4, 2, 2), np.float32), w, np.zeros(1, np.float32),
                               (1, 1), (0, 0), (0, 0), (1, 1))
+
+
+@given(N=st.integers(1, 2), C=st.integers(1, 3), O=st.integers(1, 3), H=st.integers(1, 6), W=st.integers(1, 6),
+       padding=st.tuples(st.integers(0, 2), st.integers(0, 2)), with_bias=st.booleans(), seed=st.integers(0, 2**16))
+def test_gradcheck_through_winograd(N, C, O, H, W, padding, with_bias, seed):
+    # Stride-1 3x3 conv2d and conv_transpose2d on conv_winograd.cpp (forced), float64: first derivatives
+    # (conv2d's input gradient is the transpose, so Winograd too), then second ones.
+    assume(H + 2 * padding[0] >= 3 and W + 2 * padding[1] >= 3)
+    assume(H + 2 - 2 * padding[0] >= 1 and W + 2 - 2 * padding[1] >= 1)       # the transpose's output
+    rng = np.random.default_rng(seed)
+    x, w, xt = tensor(rng, N, C, H, W), tensor(rng, O, C, 3, 3), tensor(rng, N, O, H, W)
+    b, bt = tensor(rng, O), tensor(rng, C)
+    previous = kernels.backend()
+    kernels.set_backend("cpp")
+    try:
+        with winograd(1):
+            conv = lambda x, w, b: conv2d(x, w, b if with_bias else None, 1, padding)  # noqa: E731
+            convt = lambda x, w, b: conv_transpose2d(x, w, b if with_bias else None, 1, padding)  # noqa: E731
+            assert gradcheck(conv, (x, w, b))
+            assert gradcheck(convt, (xt, w, bt))
+            assert gradgradcheck(conv, (x, w, b))
+    finally:
+        kernels.set_backend(previous)
 
 
 @pytest.mark.parametrize("mode", [1, 2])

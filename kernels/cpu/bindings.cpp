@@ -320,6 +320,9 @@ PYBIND11_MODULE(_cpu, m) {
     m.def("set_direct", &conv_set_direct, py::arg("mode"),
           "Convolutions: 2 always plane by plane (conv_planes.cpp), 1 always direct (conv_direct.cpp), "
           "-1 always im2col + GEMM, 0 choose by shape (default); returns the old mode.");
+    m.def("set_winograd", &conv_set_winograd, py::arg("mode"),
+          "Stride-1 3x3 convolutions: 1 always Winograd F(2x2, 3x3) (conv_winograd.cpp), -1 never, 0 by shape "
+          "(default, and only while set_direct is 0); returns the old mode.");
     m.def("conv_path", [](const std::string& op, std::array<idx, 4> x_shape, std::array<idx, 4> w_shape, Pair stride,
                           Pair padding, Pair dilation, Pair output_padding, bool float64) {
         require(op == "conv2d" || op == "conv_transpose2d" || op == "conv2d_weight",
@@ -332,7 +335,7 @@ PYBIND11_MODULE(_cpu, m) {
         ConvGeom g = transpose ? transpose_geom(C, H, W, kh, kw, stride, padding, output_padding, dilation)
                                : conv2d_geom(C, H, W, kh, kw, stride, padding, dilation);
         ConvPath path = float64 ? conv_path<double>(pass, N, O, g) : conv_path<float>(pass, N, O, g);
-        const char* names[] = {"im2col", "direct", "pixels", "planes"};             // ConvPath's order
+        const char* names[] = {"im2col", "direct", "pixels", "planes", "winograd"};             // ConvPath's order
         return std::string(names[int(path)]);
     }, py::arg("op"), py::arg("x_shape"), py::arg("weight_shape"), py::arg("stride"), py::arg("padding"),
           py::arg("dilation") = Pair{1, 1}, py::arg("output_padding") = Pair{0, 0}, py::arg("float64") = false,

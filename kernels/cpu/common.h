@@ -96,6 +96,16 @@ void conv2d_forward_pixel_tiles(const T* x, const T* w, const T* bias, T* y, idx
 template <typename T>
 void conv_transpose2d_forward_pixel_tiles(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g);
 
+// ---- Winograd F(2x2, 3x3) for stride-1 3x3 kernels (conv_winograd.cpp), when winograd_pays says so.
+bool transpose_as_conv(const ConvGeom& g);     // conv_direct.cpp: is this transpose a stride-1 conv2d?
+int conv_set_winograd(int mode);               // 1 wherever it fits, -1 never, 0 by shape; returns the old mode
+template <typename T>
+bool winograd_pays(ConvPass pass, idx batch, idx O, const ConvGeom& g);
+template <typename T>
+void conv2d_forward_winograd(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g);
+template <typename T>
+void conv_transpose2d_forward_winograd(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g);
+
 // ---- and plane by plane, for very few output channels (conv_planes.cpp), when planes_pay says so.
 constexpr idx PLANES_MAX_OUT = 4;             // "very few": at most this many (conv2d's O)
 template <typename T>
@@ -109,7 +119,7 @@ void conv2d_weight_grad_planes(const T* x, const T* gy, T* gw, idx N, idx O, con
 
 // ---- which of the paths above a convolution takes (conv2d.cpp); the dispatch and kernels._cpu.conv_path
 // both ask this one function. O is conv2d's output channels; g as conv2d_forward & co. take it.
-enum class ConvPath { im2col, direct, pixels, planes };
+enum class ConvPath { im2col, direct, pixels, planes, winograd };
 template <typename T>
 ConvPath conv_path(ConvPass pass, idx N, idx O, const ConvGeom& g);
 

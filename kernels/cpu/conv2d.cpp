@@ -152,11 +152,12 @@ static void scatter_bias(const T* src, idx ld, const T* bias, idx n0, idx S, idx
         }
 }
 
-// planes (conv_planes.cpp) first, then the direct path in tiles of pixels or of samples (conv_direct.cpp),
-// else im2col + GEMM (below); each *_pay function says when its path measured faster.
+// Winograd (conv_winograd.cpp) first, then planes (conv_planes.cpp), then the direct path in tiles of pixels
+// or of samples (conv_direct.cpp), else im2col + GEMM (below); each *_pay function says when its path measured faster.
 template <typename T>
 ConvPath conv_path(ConvPass pass, idx N, idx O, const ConvGeom& g) {
     idx pixels = pass == ConvPass::transpose ? g.H * g.W : g.L();   // the output's; conv2d's grid for the weight
+    if (winograd_pays<T>(pass, N, O, g)) return ConvPath::winograd;
     if (planes_pay<T>(pass, N, g.C, O, pixels, g.kh * g.kw)) return ConvPath::planes;
     if (pixel_tiles_pay<T>(pass, N, O, g)) return ConvPath::pixels;
     if (direct_pays<T>(pass, N, g.C, O, pixels, std::max(g.sh, g.sw), g.kh * g.kw)) return ConvPath::direct;
@@ -166,6 +167,7 @@ ConvPath conv_path(ConvPass pass, idx N, idx O, const ConvGeom& g) {
 template <typename T>
 void conv2d_forward(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g) {
     switch (conv_path<T>(ConvPass::forward, N, O, g)) {
+        case ConvPath::winograd: return conv2d_forward_winograd(x, w, bias, y, N, O, g);
         case ConvPath::planes: return conv2d_forward_planes(x, w, bias, y, N, O, g);
         case ConvPath::pixels: return conv2d_forward_pixel_tiles(x, w, bias, y, N, O, g);
         case ConvPath::direct: return conv2d_forward_direct(x, w, bias, y, N, O, g);
@@ -191,6 +193,7 @@ void conv2d_forward(const T* x, const T* w, const T* bias, T* y, idx N, idx O, c
 template <typename T>
 void conv_transpose2d_forward(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g) {
     switch (conv_path<T>(ConvPass::transpose, N, O, g)) {
+        case ConvPath::winograd: return conv_transpose2d_forward_winograd(x, w, bias, y, N, O, g);
         case ConvPath::planes: return conv_transpose2d_forward_planes(x, w, bias, y, N, O, g);
         case ConvPath::pixels: return conv_transpose2d_forward_pixel_tiles(x, w, bias, y, N, O, g);
         case ConvPath::direct: return conv_transpose2d_forward_direct(x, w, bias, y, N, O, g);
@@ -228,7 +231,7 @@ void conv2d_weight_grad(const T* x, const T* gy, T* gw, idx N, idx O, const Conv
     switch (conv_path<T>(ConvPass::weight, N, O, g)) {             // (no pixel tiles for the weight gradient)
         case ConvPath::planes: return conv2d_weight_grad_planes(x, gy, gw, N, O, g);
         case ConvPath::direct: return conv2d_weight_grad_direct(x, gy, gw, N, O, g);
-        case ConvPath::pixels: case ConvPath::im2col: break;
+        case ConvPath::pixels: case ConvPath::winograd: case ConvPath::im2col: break;
     }
     idx K = g.K(), L = g.L();
     std::fill(gw, gw + O * K, T(0));                                            // also the answer when N == 0

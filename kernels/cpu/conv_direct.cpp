@@ -299,7 +299,7 @@ void conv2d_weight_grad_direct(const T* x, const T* gy, T* gw, idx N, idx O, con
 // y[c, h, w] = sum_{o,i,j} w[o, c, i, j] x[o, h + ph - i*dh, w + pw - j*dw], a conv2d of x with the weight
 // w'[c, o, kh-1-i, kw-1-j] and padding dh*(kh-1) - ph (likewise along w).
 
-static bool transpose_as_conv(const ConvGeom& g) {
+bool transpose_as_conv(const ConvGeom& g) {
     idx ph = g.dh * (g.kh - 1) - g.ph, pw = g.dw * (g.kw - 1) - g.pw;
     return g.sh == 1 && g.sw == 1 && ph >= 0 && pw >= 0 && g.H == g.Ho + 2 * ph - g.dh * (g.kh - 1) &&
            g.W == g.Wo + 2 * pw - g.dw * (g.kw - 1);
