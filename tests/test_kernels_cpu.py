@@ -151,7 +151,7 @@ def winograd(mode):
 @example(N=1, C=3, O=40, H=2, W=33, padding=(2, 1), bias=False, dtype=np.float64, seed=1)
 @example(N=1, C=1, O=1, H=3, W=3, padding=(0, 0), bias=False, dtype=np.float64, seed=0)   # 1x1 onto 3x3: 4 tiles in a block of 8
 def test_winograd_convolutions_match_reference(N, C, O, H, W, padding, bias, dtype, seed):
-    # conv_winograd.cpp forced on stride-1 3x3 conv2d and conv_transpose2d: odd output sizes (half tiles at
+    # conv_winograd.cpp forced on stride-1 3x3 conv2d, its weight gradient and conv_transpose2d: odd output sizes (half tiles at
     # the edges), rows of 30+ tiles (whole 8- and 16-tile strips, the vector paths) and short ones, batches
     # whose tiles run from one sample into the next, channel counts on both sides of the 6-row panels.
     assume(H + 2 * padding[0] >= 3 and W + 2 * padding[1] >= 3)
@@ -164,27 +164,32 @@ def test_winograd_convolutions_match_reference(N, C, O, H, W, padding, bias, dty
         y = ref.conv2d(x, w, b, *geom)
         assert _cpu.conv_path("conv2d", x.shape, w.shape, *geom, (0, 0), f64) == "winograd"
         assert _cpu.conv_path("conv_transpose2d", y.shape, w.shape, *geom, (0, 0), f64) == "winograd"
+        assert _cpu.conv_path("conv2d_weight", x.shape, w.shape, *geom, (0, 0), f64) == "winograd"
         assert_close(cpu.conv2d(x, w, b, *geom), y, dtype)
         gy = randn(rng, y.shape, dtype)
+        assert_close(cpu.conv2d_weight(x, gy, w.shape, *geom), ref.conv2d_weight(x, gy, w.shape, *geom), dtype)
         args = (1, 1), padding, (0, 0), (1, 1)
         assert_close(cpu.conv_transpose2d(gy, w, bt, *args), ref.conv_transpose2d(gy, w, bt, *args), dtype)
 
 
-@pytest.mark.parametrize("N,C,O,H,path", [
-    (1, 64, 64, 64, "winograd"),        # VGG19 / CycleGAN-like: Winograd
-    (1, 512, 512, 16, "pixels"),        # 64 tiles against 512 channels: reading U costs what it saves
-    (1, 512, 512, 25, "winograd"),      # 169 tiles
-    (1, 3, 64, 32, "im2col"),           # 3 input channels: the transforms would be the work
-    (16, 8, 32, 8, "direct")])          # 8 channels in
-def test_winograd_by_shape(N, C, O, H, path, rng):
+@pytest.mark.parametrize("N,C,O,H,paths", [
+    (1, 64, 64, 64, ("winograd", "winograd")),      # VGG19 / CycleGAN-like: Winograd
+    (1, 512, 512, 16, ("pixels", "im2col")),        # 64 tiles against 512 channels: reading U costs what it saves
+    (1, 512, 512, 25, ("winograd", "im2col")),      # 169 tiles; the weight gradient's sums would be 16 MB
+    (8, 128, 128, 8, ("winograd", "direct")),       # 128 tiles: enough for conv2d, not for the weight gradient
+    (1, 3, 64, 32, ("im2col", "im2col")),           # 3 input channels: the transforms would be the work
+    (16, 8, 32, 8, ("direct", "direct"))])          # 8 channels in
+def test_winograd_by_shape(N, C, O, H, paths, rng):
     x, w = randn(rng, (N, C, H, H), np.float32), randn(rng, (O, C, 3, 3), np.float32)
     with conv_path(0), winograd(0):
-        assert _cpu.conv_path("conv2d", x.shape, w.shape, (1, 1), (1, 1)) == path
+        assert (_cpu.conv_path("conv2d", x.shape, w.shape, (1, 1), (1, 1)),
+                _cpu.conv_path("conv2d_weight", x.shape, w.shape, (1, 1), (1, 1))) == paths
         assert _cpu.conv_path("conv2d", x.shape, w.shape, (2, 2), (1, 1)) != "winograd"     # stride 2
         assert _cpu.conv_path("conv2d", x.shape, (O, C, 5, 5), (1, 1), (2, 2)) != "winograd"  # 5x5
-        assert _cpu.conv_path("conv2d_weight", x.shape, w.shape, (1, 1), (1, 1)) != "winograd"
-        assert_close(cpu.conv2d(x, w, None, (1, 1), (1, 1), (1, 1)), ref.conv2d(x, w, None, (1, 1), (1, 1), (1, 1)),
-                     np.float32)
+        geom = (1, 1), (1, 1), (1, 1)
+        y = ref.conv2d(x, w, None, *geom)
+        assert_close(cpu.conv2d(x, w, None, *geom), y, np.float32)
+        assert_close(cpu.conv2d_weight(x, y, w.shape, *geom), ref.conv2d_weight(x, y, w.shape, *geom), np.float32)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -321,7 +321,7 @@ PYBIND11_MODULE(_cpu, m) {
           "Convolutions: 2 always plane by plane (conv_planes.cpp), 1 always direct (conv_direct.cpp), "
           "-1 always im2col + GEMM, 0 choose by shape (default); returns the old mode.");
     m.def("set_winograd", &conv_set_winograd, py::arg("mode"),
-          "Stride-1 3x3 convolutions: 1 always Winograd F(2x2, 3x3) (conv_winograd.cpp), -1 never, 0 by shape "
+          "Stride-1 3x3 conv2d, conv_transpose2d and conv2d_weight: 1 always Winograd (conv_winograd.cpp), -1 never, 0 by shape "
           "(default, and only while set_direct is 0); returns the old mode.");
     m.def("conv_path", [](const std::string& op, std::array<idx, 4> x_shape, std::array<idx, 4> w_shape, Pair stride,
                           Pair padding, Pair dilation, Pair output_padding, bool float64) {

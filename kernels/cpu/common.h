@@ -105,6 +105,8 @@ template <typename T>
 void conv2d_forward_winograd(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g);
 template <typename T>
 void conv_transpose2d_forward_winograd(const T* x, const T* w, const T* bias, T* y, idx N, idx O, const ConvGeom& g);
+template <typename T>
+void conv2d_weight_grad_winograd(const T* x, const T* gy, T* gw, idx N, idx O, const ConvGeom& g);
 
 // ---- and plane by plane, for very few output channels (conv_planes.cpp), when planes_pay says so.
 constexpr idx PLANES_MAX_OUT = 4;             // "very few": at most this many (conv2d's O)

@@ -231,7 +231,8 @@ void conv2d_weight_grad(const T* x, const T* gy, T* gw, idx N, idx O, const Conv
     switch (conv_path<T>(ConvPass::weight, N, O, g)) {             // (no pixel tiles for the weight gradient)
         case ConvPath::planes: return conv2d_weight_grad_planes(x, gy, gw, N, O, g);
         case ConvPath::direct: return conv2d_weight_grad_direct(x, gy, gw, N, O, g);
-        case ConvPath::pixels: case ConvPath::winograd: case ConvPath::im2col: break;
+        case ConvPath::winograd: return conv2d_weight_grad_winograd(x, gy, gw, N, O, g);
+        case ConvPath::pixels: case ConvPath::im2col: break;
     }
     idx K = g.K(), L = g.L();
     std::fill(gw, gw + O * K, T(0));                                            // also the answer when N == 0

@@ -20,6 +20,7 @@
 // The products run on the GEMM's micro-kernel (simd.h) over U and V laid out as its panels, a block of Pb
 // tiles at a time per thread, so V and M of a block stay in cache between the transforms and the products.
 //
+// The weight gradient is F(3x3, 2x2): the same transforms read backwards (winograd_weight, below).
 // The transpose at stride 1 is a conv2d with the kernel flipped and its channels swapped (conv_direct.cpp,
 // transpose_as_conv), so it is the same code with U built from w'[c, o, i, j] = w[o, c, 2-i, 2-j].
 //
@@ -46,19 +47,27 @@ int conv_set_winograd(int mode) {
 
 template <typename T>
 bool winograd_pays(ConvPass pass, idx batch, idx O, const ConvGeom& g) {
-    if (winograd_mode < 0 || pass == ConvPass::weight) return false;
+    if (winograd_mode < 0) return false;
+    const bool transpose = pass == ConvPass::transpose;      // else conv2d or its weight gradient
     bool square3 = g.kh == 3 && g.kw == 3 && g.dh == 1 && g.dw == 1;
-    bool fits = square3 && (pass == ConvPass::forward ? g.sh == 1 && g.sw == 1 : transpose_as_conv(g));
+    bool fits = square3 && (transpose ? transpose_as_conv(g) : g.sh == 1 && g.sw == 1);
     if (!fits || winograd_mode > 0) return fits;
     if (conv_direct_mode() != 0) return false;
-    idx in = pass == ConvPass::forward ? g.C : O, out = pass == ConvPass::forward ? O : g.C;
+    idx in = transpose ? O : g.C, out = transpose ? g.C : O;
     // 2x2 output tiles: per tile, the products take 16 multiply-adds per channel pair, the transformed
     // weights U are 16 O C values; with fewer tiles than a quarter of the channels, reading U (from L3 or
     // memory, 16 MB for 512 -> 512) costs what the products save. Batch 1, ms, the pixel tiles (conv_direct.cpp) against
     // Winograd: 512 -> 512 at 16x16 (64 tiles) 14.4 / 13.8, at 25x25 (169) 32.2 / 28.1; 256 -> 256 at
     // 16x16 2.9 / 2.3; 64 -> 64 at 256x256 50 / 28; 16 -> 32 at 128x128 1.8 / 1.5 (README, Speed).
-    idx out_h = pass == ConvPass::forward ? g.Ho : g.H, out_w = pass == ConvPass::forward ? g.Wo : g.W;
+    idx out_h = transpose ? g.H : g.Ho, out_w = transpose ? g.W : g.Wo;
     idx tiles = batch * ((out_h + 1) / 2) * ((out_w + 1) / 2);
+    if (pass == ConvPass::weight)
+        // The weight gradient sums 16 O C products per thread over its tiles and reads those sums back at
+        // the end; at 512 -> 512 (16 MB of sums) that traffic lost to im2col (25x25: 82 against 35 ms,
+        // 50x50: 137 against 127), and with few tiles per channel to the direct path (128 -> 128 at 8x8,
+        // batch 8, 128 tiles: 2.7-4.0 against 2.6). Won: 256 -> 256 at 64x64 33 against 57 ms (at 32x32, 256
+        // tiles, 12.7 against 15.7, left out by the rule below); 64 -> 64 at 8x8, batch 8, 0.6 against 1.0.
+        return in >= 16 && out >= 16 && tiles >= 2 * std::max(in, out) && 16 * in * out * idx(sizeof(T)) <= (idx(4) << 20);
     return in >= 16 && out >= 16 && 4 * tiles >= std::max(in, out);
 }
 
@@ -132,18 +141,20 @@ inline bool side_by_side(const idx* off, idx n) {
 }
 
 // V[xi][c][j] = (B^T d B)[xi] for the patch d of channel c at tile j of the block (offsets xoff into xp);
-// V[xi] starts at V + xi * vs. NR tiles side by side in one tile row (the common case) are one strip of
+// V[xi] starts at V + xi * vs; within it, entry (c, j) is at c * Pb + j (the products' layout), or, with
+// by_tile (the weight gradient's), at j * ld + c. NR tiles side by side in one tile row (the common case) are one strip of
 // the padded rows, transformed as vectors: first down the rows, t = B^T d over the strip's 2 NR + 2
 // columns, then across, where tile l reads columns 2l .. 2l+3 of t. Other groups go tile by tile.
-template <typename T>
-void transform_input(const T* xp, const idx* xoff, idx Pb, idx C, idx plane, idx Wp, idx vs, T* V) {
+template <typename T, bool by_tile = false>
+void transform_input(const T* xp, const idx* xoff, idx Pb, idx C, idx plane, idx Wp, idx vs, T* V, idx ld = 0) {
     constexpr idx NR = Tile<T>::NR, S = 2 * NR + 2;
+    const idx cs = by_tile ? 1 : Pb, js = by_tile ? ld : 1;      // strides of c and j within V[xi]
     std::vector<char> strips(Pb / NR);
     for (idx j0 = 0; j0 < Pb; j0 += NR) strips[j0 / NR] = side_by_side(xoff + j0, NR);
     for (idx c = 0; c < C; ++c)                   // channel outer: a channel's rows are read in order
         for (idx j0 = 0; j0 < Pb; j0 += NR) {
             const bool strip = strips[j0 / NR];
-            T* v = V + c * Pb + j0;
+            T* v = V + c * cs + j0 * js;
             if (strip) {
                 const T* d = xp + xoff[j0] + c * plane;
                 alignas(64) T t[4][S];
@@ -159,10 +170,10 @@ void transform_input(const T* xp, const idx* xoff, idx Pb, idx C, idx plane, idx
 #pragma omp simd
                     for (idx l = 0; l < NR; ++l) {    // t B: the same along the columns of each tile
                         const T* r = t[k] + 2 * l;
-                        v[(4 * k + 0) * vs + l] = r[0] - r[2];
-                        v[(4 * k + 1) * vs + l] = r[1] + r[2];
-                        v[(4 * k + 2) * vs + l] = r[2] - r[1];
-                        v[(4 * k + 3) * vs + l] = r[1] - r[3];
+                        v[(4 * k + 0) * vs + l * js] = r[0] - r[2];
+                        v[(4 * k + 1) * vs + l * js] = r[1] + r[2];
+                        v[(4 * k + 2) * vs + l * js] = r[2] - r[1];
+                        v[(4 * k + 3) * vs + l * js] = r[1] - r[3];
                     }
                 }
                 continue;
@@ -178,10 +189,10 @@ void transform_input(const T* xp, const idx* xoff, idx Pb, idx C, idx plane, idx
                     t[3][col] = d1 - d3;
                 }
                 for (int k = 0; k < 4; ++k) {
-                    v[(4 * k + 0) * vs + l] = t[k][0] - t[k][2];
-                    v[(4 * k + 1) * vs + l] = t[k][1] + t[k][2];
-                    v[(4 * k + 2) * vs + l] = t[k][2] - t[k][1];
-                    v[(4 * k + 3) * vs + l] = t[k][1] - t[k][3];
+                    v[(4 * k + 0) * vs + l * js] = t[k][0] - t[k][2];
+                    v[(4 * k + 1) * vs + l * js] = t[k][1] + t[k][2];
+                    v[(4 * k + 2) * vs + l * js] = t[k][2] - t[k][1];
+                    v[(4 * k + 3) * vs + l * js] = t[k][1] - t[k][3];
                 }
             }
         }
@@ -292,6 +303,119 @@ void winograd(const T* x, const T* U, const T* bias, T* y, const Shape& s) {
     }
 }
 
+// ---- the weight gradient, F(3x3, 2x2): the same algorithm read backwards.
+// One row: the forward's y_j = sum_t g_t d_{j+t} is the form T(gy, g, d) = sum_j gy_j y_j
+// = sum_k (A gy)_k (G g)_k (B^T d)_k, so dw_t = dT/dg_t = sum_k G[k, t] (A gy)_k (B^T d)_k, i.e.
+//     dW[o, c] = G^T [ sum over tiles of (A gy[o, tile] A^T) * (B^T d[c, tile] B) ] G
+// with A = (A^T)^T: A gy = (gy0, gy0 + gy1, gy0 - gy1, -gy1). The sum over tiles (and samples) is, per
+// xi, a product of Z[xi] (O, P), the transformed output gradients, with V[xi] (C, P)^T.
+
+// Z[xi][q][j][m] = (A g A^T)[xi] for the 2x2 output-gradient tile g of out-channel o = q*MR + m at tile j
+// (zeros past O, and past Ho or Wo at odd edges). The MR-row panels of Z[xi] (O, Pb), tile by tile.
+template <typename T>
+void transform_grad(const T* gy, const Shape& s, const idx* yoff, const unsigned char* edge, idx Pb, idx zs, T* Z) {
+    constexpr idx MR = Tile<T>::MR;
+    const idx Q = (s.O + MR - 1) / MR;
+    for (idx o = 0; o < Q * MR; ++o) {
+        const idx q = o / MR, m = o % MR;
+        const T* g = gy + o * s.Ho * s.Wo;
+        for (idx j = 0; j < Pb; ++j) {
+            T* z = Z + (q * Pb + j) * MR + m;
+            T g00 = 0, g01 = 0, g10 = 0, g11 = 0;
+            if (o < s.O) {
+                const T* t = g + yoff[j];
+                bool right = edge[j] & 1, below = edge[j] & 2;
+                g00 = t[0];
+                if (right) g01 = t[1];
+                if (below) g10 = t[s.Wo];
+                if (right && below) g11 = t[s.Wo + 1];
+            }
+            const T a[4][2] = {{g00, g01}, {g00 + g10, g01 + g11}, {g00 - g10, g01 - g11}, {-g10, -g11}};   // A g
+            for (int k = 0; k < 4; ++k) {                                                         // (A g) A^T
+                z[(4 * k + 0) * zs] = a[k][0];
+                z[(4 * k + 1) * zs] = a[k][0] + a[k][1];
+                z[(4 * k + 2) * zs] = a[k][0] - a[k][1];
+                z[(4 * k + 3) * zs] = -a[k][1];
+            }
+        }
+    }
+}
+
+// dW of a stride-1 3x3 conv2d: x (N, C, H, W), gy (N, O, Ho, Wo). Each thread sums the products of its
+// blocks of tiles into its own S[xi] (Op, Cp); the sums of all threads are then transformed by G^T . G.
+template <typename T>
+void winograd_weight(const T* x, const T* gy, T* gw, const Shape& s) {
+    constexpr idx MR = Tile<T>::MR, NR = Tile<T>::NR;
+    const idx th = s.th(), tw = s.tw(), P = s.tiles(), Hp = 2 * th + 2, Wp = 2 * tw + 2, plane = Hp * Wp;
+    const idx Q = (s.O + MR - 1) / MR, Cp = (s.C + NR - 1) / NR * NR, R = Cp / NR;
+    Buffer<T> xp(s.N * s.C * plane);
+    pad_input(x, s, Hp, Wp, xp.get());
+    const idx threads = max_threads();
+    const idx Pb = std::clamp<idx>((P + threads * NR - 1) / (threads * NR) * NR, NR, 128 / NR * NR);
+    const idx blocks = (P + Pb - 1) / Pb, ss = 16 * Q * MR * Cp;       // one thread's sums S
+    Buffer<T> sums(threads * ss);
+    std::fill(sums.get(), sums.get() + threads * ss, T(0));
+#pragma omp parallel num_threads(int(threads))
+    {
+#ifdef _OPENMP
+        T* S = sums.get() + omp_get_thread_num() * ss;
+#else
+        T* S = sums.get();
+#endif
+        const idx vs = Pb * Cp + 64 / idx(sizeof(T)), zs = Q * MR * Pb + 64 / idx(sizeof(T));
+        Buffer<T> V(16 * vs), Z(16 * zs);
+        std::fill(V.get(), V.get() + 16 * vs, T(0));   // channels C .. Cp stay zero
+        std::vector<idx> xoff(Pb), yoff(Pb);
+        std::vector<unsigned char> edge(Pb);
+        alignas(64) T tile[MR * NR];
+#pragma omp for schedule(dynamic, 1)
+        for (idx b = 0; b < blocks; ++b) {
+            const idx p0 = b * Pb;
+            for (idx j = 0; j < Pb; ++j) {        // tiles past the last: a repeat of it with a zero gradient
+                idx p = std::min(p0 + j, P - 1), n = p / (th * tw), ty = p / tw % th, tx = p % tw;
+                xoff[j] = n * s.C * plane + 2 * ty * Wp + 2 * tx;
+                yoff[j] = n * s.O * s.Ho * s.Wo + 2 * ty * s.Wo + 2 * tx;
+                edge[j] = p0 + j >= P ? 4 : (2 * tx + 1 < s.Wo ? 1 : 0) | (2 * ty + 1 < s.Ho ? 2 : 0);
+            }
+            transform_input<T, true>(xp.get(), xoff.data(), Pb, s.C, plane, Wp, vs, V.get(), Cp);
+            transform_grad(gy, s, yoff.data(), edge.data(), Pb, zs, Z.get());
+            for (idx j = 0; j < Pb; ++j)          // the repeated tiles' gradient is zero
+                if (edge[j] == 4)
+                    for (int xi = 0; xi < 16; ++xi)
+                        for (idx q = 0; q < Q; ++q) std::fill_n(Z.get() + xi * zs + (q * Pb + j) * MR, MR, T(0));
+            for (int xi = 0; xi < 16; ++xi)       // S[xi] += Z[xi] @ V[xi]^T, MR x NR tiles summed over Pb tiles
+                for (idx r = 0; r < R; ++r)
+                    for (idx q = 0; q < Q; ++q) {
+                        const Run<T> run{Z.get() + xi * zs + q * Pb * MR, V.get() + xi * vs + r * NR, Pb};
+                        run_tile(&run, 1, 0, MR, Cp, tile);
+                        T* dst = S + ((xi * Q + q) * MR) * Cp + r * NR;
+                        for (idx m = 0; m < MR; ++m)
+#pragma omp simd
+                            for (idx l = 0; l < NR; ++l) dst[m * Cp + l] += tile[m * NR + l];
+                    }
+        }
+    }
+#pragma omp parallel for collapse(2) schedule(static)
+    for (idx o = 0; o < s.O; ++o)
+        for (idx c = 0; c < s.C; ++c) {
+            T m[4][4] = {};
+            for (idx t = 0; t < threads; ++t)
+                for (int xi = 0; xi < 16; ++xi) m[xi / 4][xi % 4] += sums.get()[t * ss + (xi * Q * MR + o) * Cp + c];
+            T h[3][4];                            // G^T m: rows m0 + (m1 + m2)/2, (m1 - m2)/2, (m1 + m2)/2 + m3
+            for (int l = 0; l < 4; ++l) {
+                h[0][l] = m[0][l] + T(0.5) * (m[1][l] + m[2][l]);
+                h[1][l] = T(0.5) * (m[1][l] - m[2][l]);
+                h[2][l] = T(0.5) * (m[1][l] + m[2][l]) + m[3][l];
+            }
+            T* dw = gw + (o * s.C + c) * 9;
+            for (int i = 0; i < 3; ++i) {         // (G^T m) G: the same along the rows
+                dw[i * 3 + 0] = h[i][0] + T(0.5) * (h[i][1] + h[i][2]);
+                dw[i * 3 + 1] = T(0.5) * (h[i][1] - h[i][2]);
+                dw[i * 3 + 2] = T(0.5) * (h[i][1] + h[i][2]) + h[i][3];
+            }
+        }
+}
+
 }  // namespace
 
 template <typename T>
@@ -313,9 +437,15 @@ void conv_transpose2d_forward_winograd(const T* x, const T* w, const T* bias, T*
     winograd(x, U.get(), bias, y, Shape{N, O, C, g.Ho, g.Wo, 2 - g.ph, 2 - g.pw, g.H, g.W});
 }
 
+template <typename T>
+void conv2d_weight_grad_winograd(const T* x, const T* gy, T* gw, idx N, idx O, const ConvGeom& g) {
+    winograd_weight(x, gy, gw, Shape{N, g.C, O, g.H, g.W, g.ph, g.pw, g.Ho, g.Wo});
+}
+
 #define INSTANTIATE(T)                                                                                          \
     template bool winograd_pays<T>(ConvPass, idx, idx, const ConvGeom&);                                        \
     template void conv2d_forward_winograd<T>(const T*, const T*, const T*, T*, idx, idx, const ConvGeom&);       \
-    template void conv_transpose2d_forward_winograd<T>(const T*, const T*, const T*, T*, idx, idx, const ConvGeom&);
+    template void conv_transpose2d_forward_winograd<T>(const T*, const T*, const T*, T*, idx, idx, const ConvGeom&); \
+    template void conv2d_weight_grad_winograd<T>(const T*, const T*, T*, idx, idx, const ConvGeom&);
 INSTANTIATE(float)
 INSTANTIATE(double)
