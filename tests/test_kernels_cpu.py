@@ -562,3 +562,10 @@ def test_adam_step_rejects_mismatched_state_clearly(rng):
     with pytest.raises(ValueError, match="adam_step: step counts from 1"):
         _cpu.adam_step(param, grad, np.zeros(4, np.float32), np.zeros(4, np.float32), None, 0, 1e-3, 0.9, 0.999,
                        1e-8, 0.0)
+
+
+def test_freed_memory_is_kept_for_the_next_step_on_glibc():
+    # kernels.cpu.load() asks glibc (mallopt) to keep freed memory instead of unmapping it; the call
+    # reports whether glibc took both settings. Elsewhere it is a no-op that says False.
+    import platform
+    assert _cpu.keep_freed_memory() is (platform.libc_ver()[0] == "glibc")

@@ -17,6 +17,10 @@
 #include <string>
 #include <tuple>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include "common.h"
 
 namespace py = pybind11;
@@ -342,6 +346,16 @@ PYBIND11_MODULE(_cpu, m) {
           "The path this convolution takes under the current mode: planes (conv_planes.cpp), pixels or direct "
           "(conv_direct.cpp: tiles of 8 pixels or of 8 samples) or im2col (conv2d.cpp). x_shape is the op's x "
           "(conv2d_weight's too); weight_shape (O, C, kh, kw)");
+    m.def("keep_freed_memory", [] {
+#if defined(__GLIBC__)
+        // No mmap per allocation and no trimming of the heap's top: freed blocks stay in the process for
+        // the next step's arrays of the same sizes, instead of going back to the kernel and faulting in
+        // again page by page on first touch.
+        return mallopt(M_MMAP_THRESHOLD, 0x7fffffff) == 1 && mallopt(M_TRIM_THRESHOLD, 0x7fffffff) == 1;
+#else
+        return false;
+#endif
+    }, "glibc only: serve every allocation from the heap and keep what is freed (mallopt); True if set");
     m.def("num_threads", &max_threads, "OpenMP threads the kernels use (1 without OpenMP)");
     m.def("set_num_threads", [](int n) {
 #ifdef _OPENMP
