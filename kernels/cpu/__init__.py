@@ -44,13 +44,13 @@ def load():
                               f"with CMake and a C++17 compiler): {err}") from None
         _ext = _cpu
         set_gemm(DEFAULT_GEMM)
-        # A training step frees and allocates the same arrays every time. glibc maps each allocation over
-        # its dynamic threshold (at most 32 MB) with mmap and unmaps it on free, so the next step faults it
-        # in again, page by page: 64x64 DCGAN at batch 64, 37-44 K page faults and 0.5 s of system time per
-        # ~3.4 s step. keep_freed_memory (mallopt) keeps freed memory for reuse instead: ~170 faults, 22-52 ms
-        # of system time, steps 2.9-3.2 s against 3.4-3.6 s (four alternating pairs), 2-5% more peak memory.
-        # Process-wide, like any allocator setting; MINIGRAD_KEEP_FREED_MEMORY=0 leaves glibc's default.
-        if os.environ.get("MINIGRAD_KEEP_FREED_MEMORY", "1") != "0":
+        # Opt-in: MINIGRAD_KEEP_FREED_MEMORY=1 asks glibc (mallopt) to keep freed memory for reuse rather
+        # than unmapping arrays above its mmap threshold (at most 32 MB), which the next step faults in
+        # again page by page. It pays for large arrays: 64x64 DCGAN at batch 64, 36-44 K -> ~170 page faults
+        # and 0.5 s -> 22-52 ms of system time per step, 3.4-3.6 -> 2.9-3.2 s (four alternating pairs). It
+        # is not the default because it cost the main job: 28x28 DCGAN at batch 16, 86.5-95.2 against
+        # 77.4-84.5 ms per step in six alternating pairs of 40 steps (README, Speed).
+        if os.environ.get("MINIGRAD_KEEP_FREED_MEMORY") == "1":
             _cpu.keep_freed_memory()
     import sys
     return sys.modules[__name__]
