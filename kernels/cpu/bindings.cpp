@@ -325,8 +325,8 @@ PYBIND11_MODULE(_cpu, m) {
           "Convolutions: 2 always plane by plane (conv_planes.cpp), 1 always direct (conv_direct.cpp), "
           "-1 always im2col + GEMM, 0 choose by shape (default); returns the old mode.");
     m.def("set_winograd", &conv_set_winograd, py::arg("mode"),
-          "Stride-1 3x3 conv2d, conv_transpose2d and conv2d_weight: 1 always Winograd (conv_winograd.cpp), -1 never, 0 by shape "
-          "(default, and only while set_direct is 0); returns the old mode.");
+          "Stride-1 3x3 conv2d, conv_transpose2d and conv2d_weight: 1 always Winograd (conv_winograd.cpp), "
+          "-1 never, 0 by shape (default, and only while set_direct is 0); returns the old mode.");
     m.def("conv_path", [](const std::string& op, std::array<idx, 4> x_shape, std::array<idx, 4> w_shape, Pair stride,
                           Pair padding, Pair dilation, Pair output_padding, bool float64) {
         require(op == "conv2d" || op == "conv_transpose2d" || op == "conv2d_weight",
@@ -339,12 +339,13 @@ PYBIND11_MODULE(_cpu, m) {
         ConvGeom g = transpose ? transpose_geom(C, H, W, kh, kw, stride, padding, output_padding, dilation)
                                : conv2d_geom(C, H, W, kh, kw, stride, padding, dilation);
         ConvPath path = float64 ? conv_path<double>(pass, N, O, g) : conv_path<float>(pass, N, O, g);
-        const char* names[] = {"im2col", "direct", "pixels", "planes", "winograd"};             // ConvPath's order
+        const char* names[] = {"im2col", "direct", "pixels", "planes", "winograd"};   // ConvPath's order
         return std::string(names[int(path)]);
     }, py::arg("op"), py::arg("x_shape"), py::arg("weight_shape"), py::arg("stride"), py::arg("padding"),
           py::arg("dilation") = Pair{1, 1}, py::arg("output_padding") = Pair{0, 0}, py::arg("float64") = false,
-          "The path this convolution takes under the current mode: planes (conv_planes.cpp), pixels or direct "
-          "(conv_direct.cpp: tiles of 8 pixels or of 8 samples) or im2col (conv2d.cpp). x_shape is the op's x "
+          "The path this convolution takes under the current modes: winograd (conv_winograd.cpp), planes "
+          "(conv_planes.cpp), pixels or direct (conv_direct.cpp: tiles of pixels or of samples) or im2col "
+          "(conv2d.cpp). x_shape is the op's x "
           "(conv2d_weight's too); weight_shape (O, C, kh, kw)");
     m.def("keep_freed_memory", [] {
 #if defined(__GLIBC__)

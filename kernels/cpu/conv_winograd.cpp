@@ -18,7 +18,8 @@
 //     M[xi] (O, P) = U[xi] @ V[xi]            16 products of O x C x P: 4 O C multiply-adds per output pixel
 //     y[o, p] = A^T M[:, o, p] A              (against 9 O C for the direct sum: 2.25x fewer)
 // The products run on the GEMM's micro-kernel (simd.h) over U and V laid out as its panels, a block of Pb
-// tiles at a time per thread, so V and M of a block stay in cache between the transforms and the products.
+// tiles at a time per thread, so V and M of a block are read back from cache, not memory (L2 for 64
+// channels, L3 for 256 and more), between the transforms and the products.
 //
 // The weight gradient is F(3x3, 2x2): the same transforms read backwards (winograd_weight, below).
 // The transpose at stride 1 is a conv2d with the kernel flipped and its channels swapped (conv_direct.cpp,
