@@ -62,13 +62,18 @@ def check_conv_transpose2d(case, data):
 
 
 @contextlib.contextmanager
-def conv_path(mode):
-    """The convolutions' path inside the block (2 planes, 1 direct, -1 im2col + GEMM, 0 by shape); restored after."""
-    old = _cpu.set_direct(mode)
+def _switched(setter, mode):
+    """setter(mode) inside the block (the extension's setters return the old mode), the old mode restored after."""
+    old = setter(mode)
     try:
         yield
     finally:
-        _cpu.set_direct(old)
+        setter(old)
+
+
+def conv_path(mode):
+    """The convolutions' path inside the block: 2 planes, 1 direct, -1 im2col + GEMM, 0 by shape."""
+    return _switched(_cpu.set_direct, mode)
 
 
 @given(case=conv_cases())
@@ -134,14 +139,9 @@ def test_pixel_tiles_with_channel_blocks_match_reference(dtype, N, stride, bias,
             assert_close(cpu.conv_transpose2d(gy, wt, bt, *args), ref.conv_transpose2d(gy, wt, bt, *args), dtype)
 
 
-@contextlib.contextmanager
 def winograd(mode):
     """Stride-1 3x3 convolutions inside the block: 1 Winograd wherever it fits, -1 never, 0 by shape."""
-    old = _cpu.set_winograd(mode)
-    try:
-        yield
-    finally:
-        _cpu.set_winograd(old)
+    return _switched(_cpu.set_winograd, mode)
 
 
 @given(N=st.integers(1, 3), C=st.integers(1, 24), O=st.integers(1, 24), H=st.integers(1, 20),
