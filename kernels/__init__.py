@@ -38,6 +38,12 @@ Conventions for every kernel:
         x (N, C, H, W) -> y (N, C, Ho, Wo), the maximum of each kh x kw window (padding never wins), and
         index (N, C, Ho, Wo) int64, its position h*W + w in x: the first on ties, a NaN over any number
         (kernels/reference/pool.py). Its backward (a scatter of the gradient to index) is minigrad's.
+    reflection_pad2d(x, padding) -> y
+        x (N, C, H, W), padding (left, right, top, bottom) as in torch.nn.functional.pad, each width
+        smaller than its dim -> y (N, C, top + H + bottom, left + W + right), the borders mirrored
+        about the edge without repeating it (kernels/reference/pad.py).
+    reflection_pad2d_backward(grad_y, padding) -> grad_x (N, C, H, W), its adjoint: each border
+        gradient added onto the element it mirrors.
     matmul(a, b) -> a @ b, NumPy's matmul rules (the product under minigrad's matmul op and nn.Linear).
         Its own kernel so that, on the C++ backend, every heavy product of a training step runs on one
         thread pool (see kernels/cpu/__init__.py, matmul).
@@ -50,7 +56,8 @@ import sys
 
 OWNER = "minigrad"   # minigrad checks this to tell this package from another distribution's `kernels`
 NAMES = ("conv2d", "conv_transpose2d", "conv2d_weight", "batch_norm", "batch_norm_backward",
-         "leaky_relu", "leaky_relu_backward", "max_pool2d", "matmul", "adam_step")
+         "leaky_relu", "leaky_relu_backward", "max_pool2d", "reflection_pad2d", "reflection_pad2d_backward",
+         "matmul", "adam_step")
 BACKENDS = ("numpy", "cpp", "cuda")
 
 _active = None       # the backend module in use, chosen on first use
@@ -140,6 +147,14 @@ def leaky_relu_backward(grad_y, x, negative_slope):
 
 def max_pool2d(x, kernel_size, stride, padding):
     return _for(x).max_pool2d(x, kernel_size, stride, padding)
+
+
+def reflection_pad2d(x, padding):
+    return _for(x).reflection_pad2d(x, padding)
+
+
+def reflection_pad2d_backward(grad_y, padding):
+    return _for(grad_y).reflection_pad2d_backward(grad_y, padding)
 
 
 def matmul(a, b):

@@ -82,3 +82,20 @@ def pool_geometry(x, kernel_size, stride, padding):
         raise ValueError(f"max_pool2d: kernel_size {kernel} is larger than the padded input (input {x.shape}, "
                          f"padding {padding})")
     return kernel, stride, padding
+
+
+def reflection_padding(op, a, padding, name="x"):
+    """reflection_pad2d's padding (left, right, top, bottom) as 4 ints, checked against the unpadded
+    image: `a` is x (N, C, H, W), or for the backward grad_y, which is larger by the widths."""
+    ndim(op, name, a, 4, "(N, C, H, W)")
+    widths = tuple(padding)
+    if len(widths) != 4 or not all(isinstance(p, (int, np.integer)) and p >= 0 for p in widths):
+        raise ValueError(f"{op}: padding must be 4 ints >= 0 (left, right, top, bottom), got {padding!r}")
+    left, right, top, bottom = (int(p) for p in widths)
+    H, W = a.shape[2:]
+    if name != "x":
+        H, W = H - top - bottom, W - left - right
+    if max(top, bottom) >= H or max(left, right) >= W:
+        raise ValueError(f"{op}: padding (left, right, top, bottom) = {widths} must be smaller than the image's "
+                         f"{H} x {W} in each dim ({name} {a.shape})")
+    return left, right, top, bottom

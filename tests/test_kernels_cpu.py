@@ -518,6 +518,47 @@ def test_max_pool2d_refuses_bad_geometry_in_one_line(rng):
         cpu.max_pool2d(x[0], 2, 2, 0)
 
 
+@given(N=st.integers(1, 2), C=st.integers(1, 3), H=st.integers(1, 9), W=st.integers(1, 9), data=st.data(),
+       dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16))
+def test_reflection_pad2d_and_backward_equal_reference_exactly(N, C, H, W, data, dtype, seed):
+    # Every width from 0 to one less than its dim (a width of H - 1 mirrors all but the edge row).
+    padding = (data.draw(st.integers(0, W - 1)), data.draw(st.integers(0, W - 1)),
+               data.draw(st.integers(0, H - 1)), data.draw(st.integers(0, H - 1)))
+    check_reflection_pad2d(N, C, H, W, padding, dtype, seed)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_reflection_pad2d_over_threads_equals_reference(dtype):
+    # 2 x 40 planes of 24 x 24 padded by CycleGAN's 3: over 2^15 elements, so the planes go to OpenMP.
+    check_reflection_pad2d(2, 40, 24, 24, (3, 3, 3, 3), dtype, seed=0)
+
+
+def check_reflection_pad2d(N, C, H, W, padding, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = randn(rng, (N, C, H, W), dtype)
+    y = cpu.reflection_pad2d(x, padding)
+    assert y.dtype == dtype
+    np.testing.assert_array_equal(y, ref.reflection_pad2d(x, padding))
+    gy = randn(rng, y.shape, dtype)
+    np.testing.assert_array_equal(cpu.reflection_pad2d_backward(gy, padding), ref.reflection_pad2d_backward(gy, padding))
+
+
+def test_reflection_pad2d_refuses_bad_padding_in_one_line(rng):
+    x = randn(rng, (1, 2, 3, 4), np.float32)
+    with pytest.raises(ValueError, match=r"reflection_pad2d: padding \(left, right, top, bottom\) = \(0, 0, 3, 0\) "
+                                         r"must be smaller than the image's 3 x 4"):
+        cpu.reflection_pad2d(x, (0, 0, 3, 0))
+    with pytest.raises(ValueError, match=r"reflection_pad2d: padding must be 4 ints >= 0"):
+        cpu.reflection_pad2d(x, (1, -1, 0, 0))
+    with pytest.raises(ValueError, match=r"reflection_pad2d: padding must be 4 ints >= 0"):
+        cpu.reflection_pad2d(x, (1, 1))
+    with pytest.raises(ValueError, match=r"reflection_pad2d: x must be 4-D"):
+        cpu.reflection_pad2d(x[0], (1, 1, 1, 1))
+    with pytest.raises(ValueError, match=r"reflection_pad2d_backward: padding .* smaller than the image's 1 x 2 "
+                                         r"in each dim \(grad_y \(1, 2, 3, 4\)\)"):
+        cpu.reflection_pad2d_backward(x, (1, 1, 1, 1))
+
+
 def adam_states(rng, shape, dtype, amsgrad):
     param = randn(rng, shape, dtype)
     moments = [np.zeros(shape, dtype) for _ in range(3 if amsgrad else 2)]

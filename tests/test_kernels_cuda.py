@@ -240,6 +240,22 @@ def test_max_pool2d_equals_reference_exactly(backend, N, C, H, W, kernel, stride
     np.testing.assert_array_equal(host(index), index_ref)
 
 
+@FIXTURE_OK
+@given(N=st.integers(1, 2), C=st.integers(1, 3), H=st.integers(1, 9), W=st.integers(1, 9), data=st.data(),
+       dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16))
+def test_reflection_pad2d_and_backward_equal_reference_exactly(backend, N, C, H, W, data, dtype, seed):
+    k, dev, host = backend
+    padding = (data.draw(st.integers(0, W - 1)), data.draw(st.integers(0, W - 1)),
+               data.draw(st.integers(0, H - 1)), data.draw(st.integers(0, H - 1)))
+    rng = np.random.default_rng(seed)
+    x = randn(rng, (N, C, H, W), dtype)
+    y = host(k.reflection_pad2d(dev(x), padding))
+    np.testing.assert_array_equal(y, ref.reflection_pad2d(x, padding))
+    gy = randn(rng, y.shape, dtype)
+    np.testing.assert_array_equal(host(k.reflection_pad2d_backward(dev(gy), padding)),
+                                  ref.reflection_pad2d_backward(gy, padding))
+
+
 def test_bad_arguments_raise_clear_errors(backend, rng):
     k, dev, _ = backend
     x, w = dev(randn(rng, (2, 3, 8, 8), np.float32)), dev(randn(rng, (4, 3, 3, 3), np.float32))
@@ -273,6 +289,8 @@ def test_bad_arguments_raise_clear_errors(backend, rng):
         k.batch_norm(x, None, None, None, None, False, 0.1, 1e-5)
     with pytest.raises(ValueError, match=r"leaky_relu_backward: grad_y"):
         k.leaky_relu_backward(x[:1], x, 0.2)
+    with pytest.raises(ValueError, match=r"reflection_pad2d: padding \(left, right, top, bottom\) = \(8, 0, 0, 0\)"):
+        k.reflection_pad2d(x, (8, 0, 0, 0))
 
 
 def test_strided_and_other_dtype_running_stats_still_get_updated(backend, rng):

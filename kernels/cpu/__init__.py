@@ -21,7 +21,8 @@ from .. import checks
 from ..reference.adam import adam_step as reference_adam_step
 
 __all__ = ["load", "set_gemm", "conv2d", "conv_transpose2d", "conv2d_weight", "batch_norm",
-           "batch_norm_backward", "leaky_relu", "leaky_relu_backward", "matmul", "adam_step"]
+           "batch_norm_backward", "leaky_relu", "leaky_relu_backward", "max_pool2d", "reflection_pad2d",
+           "reflection_pad2d_backward", "matmul", "adam_step"]
 
 DEFAULT_GEMM = "builtin"      # see above: one thread pool for the whole step
 _ext = None          # the kernels._cpu extension module, once loaded
@@ -176,6 +177,17 @@ def leaky_relu_backward(grad_y, x, negative_slope):
 def max_pool2d(x, kernel_size, stride, padding):
     (x,) = _arrays("max_pool2d", x=x)
     return _extension().max_pool2d(x, *checks.pool_geometry(x, kernel_size, stride, padding))
+
+
+def reflection_pad2d(x, padding):
+    (x,) = _arrays("reflection_pad2d", x=x)
+    return _extension().reflection_pad2d(x, checks.reflection_padding("reflection_pad2d", x, padding))
+
+
+def reflection_pad2d_backward(grad_y, padding):
+    (grad_y,) = _arrays("reflection_pad2d_backward", grad_y=grad_y)
+    padding = checks.reflection_padding("reflection_pad2d_backward", grad_y, padding, name="grad_y")
+    return _extension().reflection_pad2d_backward(grad_y, padding)
 
 
 def matmul(a, b):

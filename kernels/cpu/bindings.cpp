@@ -289,6 +289,40 @@ static std::tuple<Arr<T>, py::array_t<std::int64_t>> max_pool2d_py(const Arr<T>&
     return {y, index};
 }
 
+// reflection_pad2d and its backward: padding (left, right, top, bottom), each smaller than its dim.
+template <typename T>
+static Arr<T> reflection_pad2d_py(const Arr<T>& x, std::array<idx, 4> padding) {
+    require(x.ndim() == 4, "reflection_pad2d: expected x (N, C, H, W), got " + shape_str(x));
+    auto [left, right, top, bottom] = padding;
+    idx N = x.shape(0), C = x.shape(1), H = x.shape(2), W = x.shape(3);
+    require(std::min({left, right, top, bottom}) >= 0 && left < W && right < W && top < H && bottom < H,
+            "reflection_pad2d: each width must be >= 0 and smaller than its dim, for x " + shape_str(x));
+    Arr<T> y({N, C, H + top + bottom, W + left + right});
+    T* yp = y.mutable_data();
+    {
+        py::gil_scoped_release nogil;
+        reflection_pad2d_forward<T>(x.data(), yp, N * C, H, W, left, right, top, bottom);
+    }
+    return y;
+}
+
+template <typename T>
+static Arr<T> reflection_pad2d_backward_py(const Arr<T>& grad_y, std::array<idx, 4> padding) {
+    require(grad_y.ndim() == 4, "reflection_pad2d_backward: expected grad_y (N, C, H, W), got " + shape_str(grad_y));
+    auto [left, right, top, bottom] = padding;
+    idx N = grad_y.shape(0), C = grad_y.shape(1), H = grad_y.shape(2) - top - bottom, W = grad_y.shape(3) - left - right;
+    require(std::min({left, right, top, bottom}) >= 0 && left < W && right < W && top < H && bottom < H,
+            "reflection_pad2d_backward: each width must be >= 0 and smaller than its dim of the input, for grad_y " +
+                shape_str(grad_y));
+    Arr<T> grad_x({N, C, H, W});
+    T* gp = grad_x.mutable_data();
+    {
+        py::gil_scoped_release nogil;
+        reflection_pad2d_backward<T>(grad_y.data(), gp, N * C, H, W, left, right, top, bottom);
+    }
+    return grad_x;
+}
+
 #define BIND_BOTH(name, fn, ...)       \
     m.def(name, &fn<float>, __VA_ARGS__); \
     m.def(name, &fn<double>, __VA_ARGS__)
@@ -308,6 +342,8 @@ PYBIND11_MODULE(_cpu, m) {
     BIND_BOTH("leaky_relu", leaky_relu, py::arg("x"), py::arg("negative_slope"));
     BIND_BOTH("leaky_relu_backward", leaky_relu_backward_py, py::arg("grad_y"), py::arg("x"), py::arg("negative_slope"));
     BIND_BOTH("max_pool2d", max_pool2d_py, py::arg("x"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"));
+    BIND_BOTH("reflection_pad2d", reflection_pad2d_py, py::arg("x"), py::arg("padding"));
+    BIND_BOTH("reflection_pad2d_backward", reflection_pad2d_backward_py, py::arg("grad_y"), py::arg("padding"));
     BIND_BOTH("adam_step", adam_step_py, py::arg("param"), py::arg("grad"), py::arg("exp_avg"), py::arg("exp_avg_sq"),
               py::arg("max_exp_avg_sq"), py::arg("step"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"),
               py::arg("eps"), py::arg("weight_decay"));

@@ -1,6 +1,6 @@
 // Shared helpers for the C++ kernels: index type, OpenMP shims, aligned scratch buffers, the
 // conv geometry, and the declarations of every kernel (defined in gemm.cpp, conv2d.cpp,
-// batch_norm.cpp, leaky_relu.cpp; bound to Python in bindings.cpp).
+// batch_norm.cpp, leaky_relu.cpp, pool.cpp, pad.cpp; bound to Python in bindings.cpp).
 //
 // The kernels take raw pointers to C-contiguous arrays plus their sizes; they know nothing of
 // Python. bindings.cpp checks shapes, allocates outputs and releases the GIL around them.
@@ -129,6 +129,12 @@ ConvPath conv_path(ConvPass pass, idx N, idx O, const ConvGeom& g);
 template <typename T>
 void max_pool2d_forward(const T* x, T* y, std::int64_t* index, idx planes, idx H, idx W, idx kh, idx kw, idx sh,
                         idx sw, idx ph, idx pw, idx Ho, idx Wo);
+
+// ---- reflection padding (pad.cpp): planes = N*C images (H, W) <-> (top + H + bottom, left + W + right).
+template <typename T>
+void reflection_pad2d_forward(const T* x, T* y, idx planes, idx H, idx W, idx left, idx right, idx top, idx bottom);
+template <typename T>
+void reflection_pad2d_backward(const T* gy, T* gx, idx planes, idx H, idx W, idx left, idx right, idx top, idx bottom);
 
 // ---- batch norm (batch_norm.cpp): x viewed as (N, C, S).
 template <typename T>

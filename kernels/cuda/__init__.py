@@ -24,7 +24,8 @@ from .. import checks
 from ..reference.adam import adam_step as reference_adam_step
 
 __all__ = ["load", "conv2d", "conv_transpose2d", "conv2d_weight", "batch_norm", "batch_norm_backward",
-           "leaky_relu", "leaky_relu_backward", "max_pool2d", "matmul", "adam_step"]
+           "leaky_relu", "leaky_relu_backward", "max_pool2d", "reflection_pad2d", "reflection_pad2d_backward",
+           "matmul", "adam_step"]
 
 SOURCE_DIR = os.path.dirname(os.path.abspath(__file__))
 KERNELS = {                                   # source file -> the kernel templates it defines
@@ -32,6 +33,7 @@ KERNELS = {                                   # source file -> the kernel templa
     "batch_norm.cu": ("batch_norm_forward", "batch_norm_backward"),
     "leaky_relu.cu": ("leaky_relu_forward", "leaky_relu_backward"),
     "pool.cu": ("max_pool2d_forward",),
+    "pad.cu": ("reflection_pad2d_forward", "reflection_pad2d_backward"),
 }
 THREADS = 256                                 # threads per block (batch_norm.cu's kThreads: a power of two)
 MAX_BLOCKS = 65535                            # grid cap; the grid-stride loops cover any size
@@ -279,6 +281,27 @@ def max_pool2d(x, kernel_size, stride, padding):
     _launch(_kernel("pool.cu", "max_pool2d_forward", x.dtype), y.size,
             x, y, index, N * C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo)
     return y, index
+
+
+def reflection_pad2d(x, padding):
+    (x,) = _arrays("reflection_pad2d", x=x)
+    left, right, top, bottom = checks.reflection_padding("reflection_pad2d", x, padding)
+    N, C, H, W = x.shape
+    y = _empty((N, C, top + H + bottom, left + W + right), x.dtype)
+    _launch(_kernel("pad.cu", "reflection_pad2d_forward", x.dtype), y.size,
+            x, y, N * C, H, W, left, right, top, bottom)
+    return y
+
+
+def reflection_pad2d_backward(grad_y, padding):
+    (grad_y,) = _arrays("reflection_pad2d_backward", grad_y=grad_y)
+    left, right, top, bottom = checks.reflection_padding("reflection_pad2d_backward", grad_y, padding, name="grad_y")
+    N, C = grad_y.shape[:2]
+    H, W = grad_y.shape[2] - top - bottom, grad_y.shape[3] - left - right
+    grad_x = _empty((N, C, H, W), grad_y.dtype)
+    _launch(_kernel("pad.cu", "reflection_pad2d_backward", grad_y.dtype), grad_x.size,
+            grad_y, grad_x, N * C, H, W, left, right, top, bottom)
+    return grad_x
 
 
 def matmul(a, b):

@@ -3,7 +3,12 @@
 Most are one Function (reshape, expand, permute, cat, constant pad); the rest are written with those
 and with indexing (squeeze/unsqueeze/flatten are reshapes, split is slicing, stack is cat of unsqueezes).
 """
+import math
+
 import numpy as np
+
+import kernels
+import kernels.reference as reference_kernels
 
 from .. import device as _device
 from ..autograd import Function
@@ -257,13 +262,17 @@ def _reflect_pad(a, widths):
 # j - lo inside, and n - 2 - k for output lo + n + k: for n = 4, widths (2, 2), the output reads
 # 2 1 | 0 1 2 3 | 2 1. Its adjoint (the backward) folds the border back: the inside plus, mirrored,
 # each border onto the positions it was read from. The two are each other's adjoints, so each one's
-# backward is the other, and padding can be differentiated twice. (As a gather, a[idx], the backward
-# was NumPy's np.add.at: 20 ms per CycleGAN 256x256 feature map, against about 1 ms for these slices.)
+# backward is the other, and padding can be differentiated twice.
+#
+# Both are kernels (kernels.reflection_pad2d and its backward, reference in kernels/reference/pad.py)
+# on the last two dims, the images of CycleGAN's ResNet blocks; a padded dim further out is moved
+# last and padded as a width, and pads of different dims commute, so any order gives the same result.
+# (In NumPy, np.pad and the fold's slice additions cost the CycleGAN demo about 27 ms a step.)
 class ReflectPad(Function):
     @staticmethod
     def forward(ctx, a, widths):
         ctx.widths = widths
-        return np.pad(a.data, widths, mode="reflect")
+        return _reflect(a.data, widths, kernels.reflection_pad2d)
 
     @staticmethod
     def backward(ctx, grad):
@@ -274,25 +283,33 @@ class ReflectPadAdjoint(Function):
     @staticmethod
     def forward(ctx, grad, widths):
         ctx.widths = widths
-        g = grad.data
-        for d, (lo, hi) in enumerate(widths):
-            if not (lo or hi):
-                continue
-            n = g.shape[d] - lo - hi
-
-            def part(start, stop, step=1):                   # g[..., start:stop:step, ...] along dim d
-                return (slice(None),) * d + (slice(start, stop, step),)
-            folded = g[part(lo, lo + n)].copy()
-            if lo:
-                folded[part(1, lo + 1)] += g[part(lo - 1, None, -1)]           # g[lo-1], ..., g[0]
-            if hi:
-                folded[part(n - 1 - hi, n - 1)] += g[part(lo + n + hi - 1, lo + n - 1, -1)]   # g[last], ..., g[lo+n]
-            g = folded
-        return g
+        return _reflect(grad.data, widths, kernels.reflection_pad2d_backward)
 
     @staticmethod
     def backward(ctx, grad):
         return ReflectPad.apply(grad, ctx.widths), None
+
+
+def _reflect(data, widths, kernel):
+    """Apply `kernel` (the pad or its adjoint, on (N, C, H, W) with (left, right, top, bottom)) for `widths`,
+    one (lo, hi) per dim of data: the last two dims in one call, each other padded dim moved last first."""
+    if data.dtype not in (np.float32, np.float64):                # the kernels' dtypes; others in the reference
+        kernel = getattr(reference_kernels, kernel.__name__)
+    widths = [(0, 0)] * (2 - data.ndim) + list(widths)             # a 1-D tensor is one row
+    view = data.reshape((1,) * (2 - data.ndim) + data.shape)
+    for d, (lo, hi) in enumerate(widths[:-2]):
+        if lo or hi:
+            view = np.moveaxis(_last2(np.moveaxis(view, d, -1), (lo, hi, 0, 0), kernel), -1, d)
+    (top, bottom), (left, right) = widths[-2:]
+    if left or right or top or bottom:
+        view = _last2(view, (left, right, top, bottom), kernel)
+    return view.reshape(view.shape[2 - data.ndim:]) if data.ndim < 2 else view
+
+
+def _last2(a, padding, kernel):
+    """kernel(a as (1, planes, H, W), padding), shaped back as a's leading dims + the new (H, W)."""
+    out = kernel(a.reshape((1, math.prod(a.shape[:-2])) + a.shape[-2:]), padding)
+    return out.reshape(a.shape[:-2] + out.shape[-2:])
 
 
 # ----------------------------------------------------------------------------- copies (clone, dtype casts)
