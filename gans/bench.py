@@ -140,23 +140,34 @@ def available_backends(wanted):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--batch-sizes", default="64,128")
-    p.add_argument("--rounds", type=int, default=5, help="turns of each implementation")
-    p.add_argument("--burst", type=int, default=3, help="steps per turn; all but the first are timed")
-    p.add_argument("--backends", default=",".join(kernels.BACKENDS),
+    # The first four time this file's DCGAN table; --all's rows fix their own batch, rounds and bursts
+    # (gans/table_bench.py), so those flags are refused there rather than silently ignored.
+    table_only = {"batch_sizes": "64,128", "rounds": 5, "burst": 3, "backends": ",".join(kernels.BACKENDS)}
+    p.add_argument("--batch-sizes", default=None, help="default 64,128")
+    p.add_argument("--rounds", type=int, default=None, help="turns of each implementation (default 5)")
+    p.add_argument("--burst", type=int, default=None, help="steps per turn; all but the first are timed (default 3)")
+    p.add_argument("--backends", default=None,
                    help="kernel backends to time, those of them available here (default: all)")
     p.add_argument("--no-torch", action="store_true")
     p.add_argument("--all", action="store_true", help="every model's step in one table (gans/table_bench.py)")
-    p.add_argument("--rows", default=None, help="with --all: only these rows, comma-separated (see --list)")
+    p.add_argument("--rows", default=None, help="only these rows of --all, comma-separated (see --list); implies --all")
     p.add_argument("--list", action="store_true", help="the row names of --all")
     args = p.parse_args(argv)
+    args.all = args.all or args.rows is not None
     if args.all or args.list:
+        given = [f"--{name.replace('_', '-')}" for name in table_only if getattr(args, name) is not None]
+        if given:
+            raise SystemExit(f"error: {', '.join(given)}: not options of --all, whose rows fix their own batch and "
+                             "rounds (--list names them; drop --all and --rows for the DCGAN table these flags shape)")
         from . import table_bench
         if args.list:
             print("\n".join(f"{name}: {row['label']}" for name, row in table_bench.ROWS.items()))
             return None
         with_torch = not args.no_torch and importlib.util.find_spec("torch") is not None
         return table_bench.main(args.rows.split(",") if args.rows else None, with_torch)
+    for name, default in table_only.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
     sizes = [int(s) for s in args.batch_sizes.split(",")]
     runners = {}                                          # (name, batch) -> a function timing a burst
     for backend in available_backends(args.backends.split(",")):

@@ -30,6 +30,20 @@ def test_bench_all_refuses_an_unknown_row_in_one_line():
         bench.main(["--all", "--rows", "nope"])
 
 
+def test_bench_rows_alone_imply_all(capsys):
+    # --rows without --all once fell through to the default DCGAN table and timed other things.
+    bench.main(["--rows", "dcgan-16", "--no-torch"])
+    assert any(line.startswith("| 28x28 DCGAN, batch 16 |") for line in capsys.readouterr().out.splitlines())
+
+
+def test_bench_all_refuses_the_dcgan_tables_flags_in_one_line():
+    import pytest
+    with pytest.raises(SystemExit, match=r"^error: --batch-sizes, --rounds: not options of --all"):
+        bench.main(["--all", "--batch-sizes", "16", "--rounds", "2"])
+    with pytest.raises(SystemExit, match=r"^error: --burst: not options of --all"):
+        bench.main(["--rows", "dcgan-16", "--burst", "4"])
+
+
 def test_the_new_rows_run_a_minigrad_step():
     from gans import step_bench
     for build in (step_bench.minigrad_dcgan64, step_bench.minigrad_cgan):
