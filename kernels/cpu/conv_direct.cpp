@@ -59,6 +59,8 @@ static idx l2_bytes() {
     return bytes;
 }
 
+static idx round_up(idx a, idx b) { return (a + b - 1) / b * b; }
+
 template <typename T>
 bool direct_pays(ConvPass pass, idx batch, idx in_channels, idx out_channels, idx pixels, idx stride, idx taps) {
     if (direct_mode != 0) return direct_mode == 1;
@@ -79,6 +81,11 @@ bool direct_pays(ConvPass pass, idx batch, idx in_channels, idx out_channels, id
         // once the NR-wide x panel (NR values a step) outgrows L2 it streams (D 64 -> 128, 32x32 grid at
         // batch 16: 49-57 ms against im2col's 46-53 in four alternating runs with AVX-512; with AVX2, whose
         // panel is half as wide but whose L2 was half as large, 54-57 against 41-43).
+        // The tile's NR lanes run over the input channels, padded to whole vectors: with AVX-512 (NR = 32)
+        // a 16-channel image leaves half of every multiply-add on padding. CycleGAN demo's 16 -> 32 3x3
+        // stride 2 from 32x32, batch 8 (Xeon, Ice Lake): 1.25-1.35 ms direct against im2col's 0.53-0.54.
+        // So the padding may add at most a third.
+        if (!thin && 3 * round_up(in_channels, NR) > 4 * in_channels) return false;
         idx steps = pixels * batch;
         return steps >= 512 && steps * NR * idx(sizeof(T)) <= l2_bytes();
     }
@@ -101,8 +108,6 @@ bool direct_pays(ConvPass pass, idx batch, idx in_channels, idx out_channels, id
     // is fetched for too little work (512 -> 1024 channels onto 4x4 at batch 16: 43 ms against 32).
     return pixels * ((batch + MR - 1) / MR) >= 64;
 }
-
-static idx round_up(idx a, idx b) { return (a + b - 1) / b * b; }
 
 // Writes the tile of MR samples n0.. x NR channels c0.. at pixel p straight into NCHW y (N, C, P), + bias:
 // strided single stores, but a few hundred per tile against thousands of multiply-add steps, and no
