@@ -176,7 +176,8 @@ def test_winograd_convolutions_match_reference(N, C, O, H, W, padding, bias, dty
     (1, 64, 64, 64, ("winograd", "winograd")),      # VGG19 / CycleGAN-like: Winograd
     (1, 512, 512, 16, ("pixels", "im2col")),        # 64 tiles against 512 channels: reading U costs what it saves
     (1, 512, 512, 25, ("winograd", "im2col")),      # 169 tiles; the weight gradient's sums would be 16 MB
-    (8, 128, 128, 8, ("winograd", "direct")),       # 128 tiles: enough for conv2d, not for the weight gradient
+    (8, 128, 128, 8, ("direct", "direct")),         # batch 8 on 8x8: the direct path's tiles of samples
+    (8, 128, 128, 16, ("winograd", "winograd")),    # batch 8 on 16x16: 512 tiles
     (1, 3, 64, 32, ("im2col", "im2col")),           # 3 input channels: the transforms would be the work
     (16, 8, 32, 8, "by vector width")])             # 8 channels in: see below
 def test_winograd_by_shape(N, C, O, H, paths, rng):

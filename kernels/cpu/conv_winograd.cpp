@@ -69,6 +69,12 @@ bool winograd_pays(ConvPass pass, idx batch, idx O, const ConvGeom& g) {
         // batch 8, 128 tiles: 2.7-4.0 against 2.6). Won: 256 -> 256 at 64x64 33 against 57 ms (at 32x32, 256
         // tiles, 12.7 against 15.7, left out by the rule below); 64 -> 64 at 8x8, batch 8, 0.6 against 1.0.
         return in >= 16 && out >= 16 && tiles >= 2 * std::max(in, out) && 16 * in * out * idx(sizeof(T)) <= (idx(4) << 20);
+    // A batch that fills the direct path's MR sample rows, on an image of at most 5x5 tiles (10x10 pixels),
+    // up to 128 channels: there the direct path (conv_direct.cpp) was faster in both passes (CycleGAN demo's
+    // residual 64 -> 64 onto 8x8 and 10x10, batch 8, Ice Lake Xeon, ms Winograd / direct: conv2d 0.38 / 0.29
+    // and 0.39-0.79 / 0.33, transpose 0.39 / 0.30 and 1.11 / 0.36; 128 -> 128 at 8x8: 1.43-1.56 / 1.06-1.18;
+    // at 16x16 they were even, at 32x32 Winograd won, 3.5-5.2 / 6.1-6.9).
+    if (batch >= Tile<T>::MR && out_h <= 10 && out_w <= 10 && std::max(in, out) <= 128) return false;
     return in >= 16 && out >= 16 && 4 * tiles >= std::max(in, out);
 }
 
