@@ -204,17 +204,18 @@ def test_winograd_by_shape(N, C, O, H, paths, rng):
     (2, 64, 128, 9, 1, ("pixels", "pixels", "im2col")),     # batch of 2, stride 1: tiles of 8 pixels
     (16, 1, 64, 12, 2, ("im2col",) * 3),                    # 1 channel: im2col
     (8, 32, 16, 8, 2, ("im2col", "direct", "im2col")),      # 4x4 output: few tiles
-    (8, 16, 1, 32, 2, ("planes", "direct", "direct")),      # to 1 channel
+    (8, 16, 1, 32, 2, ("planes", "direct", "direct*planes")),    # to 1 channel
     (8, 16, 3, 32, 2, ("direct",) * 3),                     # to RGB, batch 8
-    (8, 16, 32, 32, 2, ("direct", "im2col", "direct*")),    # strided transpose onto 32x32: im2col; 16 channels
-    (8, 24, 32, 16, 1, ("direct", "direct", "direct*")),    # 24 channels
+    (8, 16, 32, 32, 2, ("direct", "im2col", "direct*im2col")),    # strided transpose onto 32x32: im2col; 16 channels
+    (8, 24, 32, 16, 1, ("direct", "direct", "direct*im2col")),    # 24 channels
     (1, 64, 3, 16, 2, ("planes",) * 3)])                    # to RGB, batch 1
 def test_default_path_by_shape_matches_reference(dtype, N, C, O, H, stride, paths, rng):
     # By shape (the default mode): which path each of the three products takes, and that it is right.
-    # "direct*": the weight gradient's direct path pads the C input channels to whole tiles of NR = two
+    # "direct*other": the weight gradient's direct path pads the C input channels to whole tiles of NR = two
     # vectors, and is only taken where that adds at most a third (16 channels: not with AVX-512 float32).
     nr = 2 * {"avx512": 64, "avx2": 32, "avx": 32}.get(_cpu.simd, 16) // np.dtype(dtype).itemsize
-    paths = tuple(("direct" if 3 * (-(-C // nr) * nr) <= 4 * C else "im2col") if p == "direct*" else p for p in paths)
+    fills = 3 * (-(-C // nr) * nr) <= 4 * C
+    paths = tuple(("direct" if fills else p.split("*")[1]) if p.startswith("direct*") else p for p in paths)
     x, w = randn(rng, (N, C, H, H), dtype), randn(rng, (O, C, 5, 5), dtype)
     geom = (stride, stride), (2, 2), (1, 1)
     with conv_path(0):
