@@ -98,7 +98,7 @@ UNARY = {  # name: (function, low, high, away from kink)
     "clamp_min": (lambda x: x.clamp(min=0.25), -2, 2, 0),
     "clone": (mg.clone, -2, 2, 0),
 }
-TWICE = ["neg", "exp", "log", "sqrt", "tanh", "sigmoid", "clone"]
+TWICE = ["neg", "exp", "log", "sqrt", "tanh", "sigmoid", "clone", "relu"]   # relu: its backward is the kernels' slope mask
 
 
 def unary_input(name, shape, seed):

@@ -258,19 +258,6 @@ class Abs(Function):
         return grad * _mask(np.sign(a.data), a)
 
 
-class Relu(Function):
-    @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return np.maximum(a.data, 0).astype(a.dtype, copy=False)
-
-    # d relu(a)/da = 1 if a > 0 else 0
-    @staticmethod
-    def backward(ctx, grad):
-        a, = ctx.saved_tensors
-        return grad * _mask(a.data > 0, a)
-
-
 class Clamp(Function):
     @staticmethod
     def forward(ctx, a, lo, hi):
@@ -355,10 +342,6 @@ def sigmoid(a):
 
 def abs(a):
     return Abs.apply(as_tensor(a))
-
-
-def relu(a):
-    return Relu.apply(as_tensor(a))
 
 
 def clamp(a, min=None, max=None):
