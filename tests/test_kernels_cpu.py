@@ -182,9 +182,10 @@ def test_winograd_convolutions_match_reference(N, C, O, H, W, padding, bias, dty
     (16, 8, 32, 8, "by vector width")])             # 8 channels in: see below
 def test_winograd_by_shape(N, C, O, H, paths, rng):
     if paths == "by vector width":
-        # Not Winograd; the direct path takes it where 8 channels fill half the micro-tile's two vectors
-        # (AVX2: 8 floats a vector), im2col where they do not (AVX-512: 16), as direct_pays says.
-        paths = ("im2col",) * 2 if _cpu.simd == "avx512" else ("direct",) * 2
+        # Not Winograd; conv2d goes direct where 8 channels fill half the micro-tile's two vectors (AVX2:
+        # 8 floats a vector), im2col where they do not (AVX-512: 16), as direct_pays says; the weight
+        # gradient, whose tile lanes run over those 8 channels, takes im2col on both.
+        paths = ("im2col",) * 2 if _cpu.simd == "avx512" else ("direct", "im2col")
     x, w = randn(rng, (N, C, H, H), np.float32), randn(rng, (O, C, 3, 3), np.float32)
     with conv_path(0), winograd(0):
         assert (_cpu.conv_path("conv2d", x.shape, w.shape, (1, 1), (1, 1)),

@@ -84,9 +84,12 @@ bool direct_pays(ConvPass pass, idx batch, idx in_channels, idx out_channels, id
         // The tile's NR lanes run over the input channels, padded to whole vectors: with AVX-512 (NR = 32)
         // a 16-channel image leaves half of every multiply-add on padding. CycleGAN demo's 16 -> 32 3x3
         // stride 2 from 32x32, batch 8 (Xeon, Ice Lake): 1.25-1.35 ms direct against im2col's 0.53-0.54.
-        // So the padding may add at most a third. A layer to 1 or 2 channels goes to conv_planes.cpp then
-        // (the demo's last layer, 16 -> 1 7x7 at 32x32, batch 8: 0.80-1.58 ms against 2.2-2.7 direct; to
-        // 3 channels the two were even, 2.35-4.35 against 2.1-2.5, and that stays direct).
+        // An AVX2 build (NR = 16) on the same machine agreed at 8 channels (8 -> 32 3x3 at 32x32, batch 16:
+        // direct 2.7-3.8 against 1.4-2.0 ms) and was faster direct at 12 (12 -> 32 5x5 stride 2 from 16x16,
+        // batch 16: 0.38-0.53 against 0.58-0.81). So the padding may add at most a third. A layer to 1 or 2
+        // channels goes to conv_planes.cpp then (the demo's last layer, 16 -> 1 7x7 at 32x32, batch 8:
+        // 0.80-1.58 ms against 2.2-2.7 direct; to 3 channels the two were even, 2.35-4.35 against 2.1-2.5,
+        // and that stays direct).
         if ((!thin || out_channels <= 2) && 3 * round_up(in_channels, NR) > 4 * in_channels) return false;
         idx steps = pixels * batch;
         return steps >= 512 && steps * NR * idx(sizeof(T)) <= l2_bytes();
